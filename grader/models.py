@@ -1,0 +1,332 @@
+"""The frozen records passed between pipeline stages, from a loaded submission to a verdict.
+
+Each stage takes records of an earlier stage and returns its own; none of them carries an
+object that came from student code (values are plain ints, floats, strings or float64 arrays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping, Union
+
+import numpy as np
+
+#: What a failed execution was, as results.json and the reports name it (DESIGN.md).
+ErrorKind = Literal[
+    "timeout", "memory", "crash", "exit", "exception", "syntax", "invalid-output", "unreadable"
+]
+ERROR_KINDS: tuple[ErrorKind, ...] = (
+    "timeout", "memory", "crash", "exit", "exception", "syntax", "invalid-output", "unreadable"
+)
+
+#: The verdict of one problem.
+Status = Literal["correct", "partial", "incorrect", "missing", "error"]
+
+#: Where a case comes from: the fixed few of `grader check`, a student's own hidden draw, the
+#: stress set of PROBLEMS.md, a neighbour probe for sensitivity explanations, a shrink candidate.
+CaseTag = Literal["public", "hidden", "stress", "probe", "shrink"]
+
+#: A plain value crossing a stage boundary: an int (counts), a float64 array (arrays), or a
+#: mapping of those (the `build_cnn` problem reports a count and an output shape).
+Value = Union[int, float, np.ndarray, Mapping[str, Union[int, float, tuple[int, ...]]], None]
+
+#: Arguments of one call, by parameter name: ints, floats and float64 arrays only.
+Arguments = Mapping[str, Union[int, float, np.ndarray]]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class SourceUnit:
+    """One piece of student code run in order: a notebook cell or a whole module."""
+
+    label: str  # "cell 4" or "solution.py"
+    code: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's work as found on disk; `error` is set when it cannot be read at all."""
+
+    student_id: str
+    path: Path  # the entry in the submissions folder (a file or a folder)
+    entry: Path | None  # the file that is graded (None when unreadable)
+    kind: Literal["module", "notebook"] | None
+    units: tuple[SourceUnit, ...]  # run in order in the sandbox
+    texts: tuple[str, ...]  # markdown / prose of the submission, for manual items
+    notes: tuple[str, ...]  # what was graded and what was changed ("removed %matplotlib")
+    digest: str  # sha256 over every file read: the gradebook regrades when it changes
+    error: ExecutionError | None = None
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a student's function: its arguments and where it came from."""
+
+    problem_id: str
+    arguments: Arguments
+    tag: CaseTag
+    #: For tag "probe": which parameter was varied and the index of the base case.
+    varied: str | None = None
+    base_index: int | None = None
+
+
+# --------------------------------------------------------------------------- answer keys
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """A parameter of a student's function, with the words explanations use for it."""
+
+    name: str
+    meaning: str  # "output nodes"
+    one_more: str  # "adding one output node"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A misconception as the grader shows it (feedback already overridden by the rubric)."""
+
+    id: str
+    title: str
+    feedback: str
+
+
+@dataclass(frozen=True)
+class ProblemKey:
+    """Everything checking and diagnosis need for one problem and one student, as data.
+
+    `grader run` builds it from `reference/`; `grader check` reads it from a public bundle, so
+    no stage after case generation imports the answer key. `variant_outputs` holds every
+    catalog combination on every case: an int64 array (combinations, cases) for counts and
+    modules (parameter counts), a list (combination) of lists (case) of float64 arrays for
+    arrays. `combinations[0]` is `()`, the reference.
+    """
+
+    problem_id: str
+    title: str
+    kind: Literal["count", "array", "module"]
+    function: str
+    aliases: tuple[str, ...]
+    parameters: tuple[ParameterInfo, ...]
+    cases: tuple[Case, ...]
+    expected: tuple[Value, ...]
+    combinations: tuple[tuple[str, ...], ...]
+    variant_outputs: object
+    catalog: tuple[CatalogEntry, ...]
+    tolerance: tuple[float, float] = (1e-6, 1e-9)
+
+    def entry(self, misconception_id: str) -> CatalogEntry:
+        return next(entry for entry in self.catalog if entry.id == misconception_id)
+
+
+# --------------------------------------------------------------------------- execution
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission's code may use; a breach costs the problem it was on."""
+
+    timeout_seconds: float = 5.0  # wall clock for all cases of one problem
+    load_timeout_seconds: float = 10.0  # wall clock for running the module or notebook cells
+    memory_mib: int = 2048  # address space above the pre-warmed worker's own
+    output_kib: int = 64  # captured stdout and stderr, each
+    max_processes: int = 0  # extra processes a child may start (0: none)
+    max_open_files: int = 64
+    max_file_mib: int = 16  # largest file a child may write in its temp folder
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What the sandbox should call for one problem: the names to try and every case."""
+
+    problem_id: str
+    names: tuple[str, ...]  # the function name first, then the rubric's aliases
+    parameters: tuple[str, ...]  # positional order of the arguments
+    cases: tuple[Arguments, ...]
+    #: "function": return values are converted to plain data. "torch-module": the function
+    #: returns a torch.nn.Module that the child counts and runs on `device`, reporting
+    #: {"parameters": int, "output_shape": (batch, outputs)}.
+    call: Literal["function", "torch-module"] = "function"
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class ExecutionError:
+    """Why student code produced no usable value, in words a student understands."""
+
+    kind: ErrorKind
+    message: str
+    #: The Python exception's class name when kind == "exception" ("AxisError", "TypeError").
+    exception_type: str | None = None
+    #: The student's traceback or signal detail, capped; shown in reports, never parsed.
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What one call of a student's function gave back, as plain data."""
+
+    value: Value = None
+    error: ExecutionError | None = None
+    mutated_input: bool = False  # the function changed an argument array in place
+    note: str = ""  # e.g. "returned a torch tensor; converted"
+
+
+@dataclass(frozen=True)
+class ProblemOutcome:
+    """A student's function run on every case of one problem."""
+
+    problem_id: str
+    function_used: str | None  # the name found (function name or an alias); None if missing
+    results: tuple[CallResult, ...]  # aligned with the cases sent
+    error: ExecutionError | None = None  # the whole problem failed (timeout, crash, missing)
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    """Everything the sandbox learned from one submission."""
+
+    outcomes: Mapping[str, ProblemOutcome]
+    load_notes: tuple[str, ...] = ()  # "cell 3 raised NameError: name 'np' is not defined"
+    stdout: str = ""  # captured and capped; never parsed
+    stderr: str = ""
+    isolation: tuple[str, ...] = ()  # layers in force, e.g. ("rlimits", "landlock", ...)
+    load_error: ExecutionError | None = None  # the code could not be run at all
+
+
+# --------------------------------------------------------------------------- checking
+
+
+@dataclass(frozen=True)
+class CaseCheck:
+    """One case compared against the reference."""
+
+    index: int
+    case: Case
+    expected: Value
+    got: Value
+    passed: bool
+    note: str = ""  # "integral float 2.0 accepted as 2"
+    error: ExecutionError | None = None
+
+
+@dataclass(frozen=True)
+class ProblemCheck:
+    """Every case of a problem, compared."""
+
+    problem_id: str
+    checks: tuple[CaseCheck, ...]
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for check in self.checks if check.passed and check.case.tag != "probe")
+
+    @property
+    def total(self) -> int:
+        return sum(1 for check in self.checks if check.case.tag != "probe")
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why an answer is wrong: named misconceptions, or an explanation when none fits."""
+
+    misconceptions: tuple[str, ...] = ()  # catalog ids, smallest matching combination
+    explanation: str = ""  # sensitivity or structural explanation, in words and numbers
+    faults: tuple[str, ...] = ()  # structural faults of arrays: "sign", "symmetry", ...
+    #: Identical unexplained answers across the class share this key (a digest of outputs).
+    cluster_key: str | None = None
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class FailingCase:
+    """A case shown in a report: inputs, expected, got, and how to replay it."""
+
+    arguments: Mapping[str, object]  # JSON-ready
+    expected: object
+    got: object
+    tag: CaseTag
+    replay: str  # one command that reruns this case
+    shrunk: bool = False  # the smallest failing case found by shrinking
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The grade of one problem for one student."""
+
+    problem_id: str
+    title: str
+    status: Status
+    score: float
+    max_score: float
+    function: str | None
+    misconceptions: tuple[str, ...] = ()
+    explanation: str = ""
+    feedback: tuple[str, ...] = ()  # one text per named misconception (why + fix)
+    error: ExecutionError | None = None
+    passed: int = 0
+    total: int = 0
+    failing: tuple[FailingCase, ...] = ()
+    notes: tuple[str, ...] = ()
+    cluster_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ManualItem:
+    """A rubric item a person scores; the report shows the student's own text beside it."""
+
+    item_id: str
+    title: str
+    max_score: float
+    score: float | None  # None until a person awards points
+    comment: str = ""
+    student_text: str = ""
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    """The grade of one submission: every problem and manual item."""
+
+    student_id: str
+    verdicts: tuple[Verdict, ...]
+    manual: tuple[ManualItem, ...] = ()
+    error: ExecutionError | None = None
+    notes: tuple[str, ...] = ()
+    stdout: str = ""
+    stderr: str = ""
+    isolation: tuple[str, ...] = ()
+    digest: str = ""
+
+    @property
+    def total(self) -> float:
+        automatic = sum(verdict.score for verdict in self.verdicts)
+        return automatic + sum(item.score or 0.0 for item in self.manual)
+
+    @property
+    def max_score(self) -> float:
+        return sum(v.max_score for v in self.verdicts) + sum(m.max_score for m in self.manual)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A whole `grader run`: settings and every submission's result."""
+
+    rubric: Mapping[str, object]  # the rubric as plain data (results.json "rubric")
+    seed: int
+    results: tuple[SubmissionResult, ...]
+    isolation: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    started: str = ""  # ISO time
+    device: str = "cpu"
+    extra: Mapping[str, object] = field(default_factory=dict)
