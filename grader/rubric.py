@@ -1,14 +1,20 @@
 """The rubric: a TOML file turned into a validated, typed `Rubric`.
 
-(Types only so far; loading and validation are being written.)
+Validation is strict because a typo in a rubric silently changes every student's grade: an
+unknown key, a wrong type, a value out of range, an unknown problem or misconception id is a
+`RubricError` naming the file, the dotted key path and the value, with a did-you-mean.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
+from grader.errors import RubricError, did_you_mean
 from grader.models import Limits
 from reference.problem import Conventions, Domain
 
@@ -78,3 +84,265 @@ class Rubric:
             if problem.problem_id == problem_id:
                 return problem
         raise KeyError(problem_id)
+
+    @property
+    def total_points(self) -> float:
+        return sum(problem.points for problem in self.problems) + sum(item.points for item in self.manual)
+
+    def to_data(self) -> dict[str, Any]:
+        """The validated rubric as plain JSON-ready data (defaults filled in), for results.json."""
+        return {
+            "path": str(self.path), "schema_version": self.schema_version, "title": self.title,
+            "seed": self.seed, "device": self.device, "digest": self.digest,
+            "conventions": asdict(self.conventions), "limits": asdict(self.limits),
+            "problems": [{**asdict(problem), "domain": {name: list(bounds) for name, bounds in problem.domain.items()},
+                          "aliases": list(problem.aliases), "tolerance": list(problem.tolerance)}
+                         for problem in self.problems],
+            "manual": [asdict(item) for item in self.manual],
+            "total_points": self.total_points,
+        }
+
+
+def default_rubric_path() -> Path:
+    """The default rubric of this problem set, `rubrics/dl-hw1.toml` beside the packages."""
+    return Path(__file__).resolve().parent.parent / "rubrics" / "dl-hw1.toml"
+
+
+SCHEMA_VERSION = 1
+_TYPE_WORDS = {int: "a whole number", str: "a string", bool: "true or false", list: "a list", dict: "a table"}
+_MISSING: Any = object()
+
+
+class _Table:
+    """One TOML table being read: tracks the dotted key path and which keys were used."""
+
+    def __init__(self, path: Path, data: object, key_path: str) -> None:
+        self.path, self.key_path = path, key_path
+        if not isinstance(data, dict):
+            raise RubricError(path, key_path, f"expected a table, got {data!r}")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.key_path}.{name}" if self.key_path else name
+
+    def fail(self, name: str, problem: str, hint: str = "") -> RubricError:
+        return RubricError(self.path, self.key(name), problem, hint=hint)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
+        """The value of `name`, checked against `kind` (bool is never a number here)."""
+        self.used.add(name)
+        if name not in self.data:
+            if default is _MISSING:
+                raise self.fail(name, "missing", hint=f"add `{name} = ...` to [{self.key_path or 'the top level'}]")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        number_wanted = float in kinds or int in kinds
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            wanted = "a number" if float in kinds else " or ".join(_TYPE_WORDS.get(k, k.__name__) for k in kinds)
+            raise self.fail(name, f"expected {wanted}, got {value!r}")
+        return float(value) if number_wanted and float in kinds and not isinstance(value, bool) else value
+
+    def number(self, name: str, default: Any, low: float, high: float = float("inf"), whole: bool = False) -> Any:
+        """A number within [low, high] (an int where `whole`)."""
+        value = self.get(name, int if whole else (int, float), default)
+        if not low <= value <= high:
+            bounds = f"between {low:g} and {high:g}" if high != float("inf") else f"at least {low:g}"
+            raise self.fail(name, f"{value!r} is out of range: it must be {bounds}")
+        return int(value) if whole else float(value)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.get(name, str, default)
+        if value not in choices:
+            raise self.fail(name, f"{value!r} is not one of {', '.join(map(repr, choices))}",
+                            hint=did_you_mean(value, choices))
+        return value
+
+    def table(self, name: str, required: bool = False) -> _Table:
+        self.used.add(name)
+        if name not in self.data and not required:
+            return _Table(self.path, {}, self.key(name))
+        if name not in self.data:
+            raise self.fail(name, "missing table", hint=f"add a [{self.key(name)}] table")
+        return _Table(self.path, self.data[name], self.key(name))
+
+    def finish(self, allowed: tuple[str, ...] = ()) -> None:
+        """Any key not read is a typo (or a key of another schema): name it and the closest one."""
+        for name in self.data:
+            if name not in self.used:
+                choices = tuple(self.used) + allowed
+                raise self.fail(name, f"unknown key (value {self.data[name]!r})", hint=did_you_mean(name, choices))
+
+
+def _identifiers(table: _Table, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of Python names (function aliases): anything else could never be found."""
+    values = table.get(name, list, list(default))
+    for value in values:
+        if not isinstance(value, str) or not value.isidentifier():
+            raise table.fail(name, f"{value!r} is not a Python function name")
+    return tuple(values)
+
+
+def _pair(table: _Table, name: str, default: tuple[float, float], ordered: bool) -> tuple[float, float]:
+    value = table.get(name, list, _MISSING if default is None else list(default))
+    if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise table.fail(name, f"expected two numbers [low, high], got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if ordered and low > high:
+        raise table.fail(name, f"{value!r}: the low bound is above the high bound", hint=f"write [{value[1]}, {value[0]}]")
+    if not ordered and (low < 0 or high < 0):
+        raise table.fail(name, f"{value!r}: tolerances cannot be negative")
+    return low, high
+
+
+def _misconceptions(table: _Table, problem: Any, conventions: Conventions,
+                    default_deduction: float) -> dict[str, MisconceptionPolicy]:
+    """Every catalog id gets a policy: the rubric's, or the problem's `default_deduction`."""
+    catalog_ids = [entry.id for entry in problem.catalog]
+    policies = {identifier: MisconceptionPolicy(default_deduction) for identifier in catalog_ids}
+    for identifier, value in table.data.items():
+        table.used.add(identifier)
+        if identifier not in catalog_ids:
+            raise table.fail(identifier, "unknown misconception",
+                             hint=did_you_mean(identifier, catalog_ids) or f"the catalog of {problem.id} has: "
+                             + ", ".join(catalog_ids))
+        entry = _Table(table.path, value if isinstance(value, dict) else {"deduction": value}, table.key(identifier))
+        policies[identifier] = MisconceptionPolicy(deduction=entry.number("deduction", _MISSING, 0.0, 1.0),
+                                                   feedback=entry.get("feedback", str, None))
+        entry.finish()
+    return policies
+
+
+def _problem(table: _Table, problem: Any, conventions: Conventions) -> ProblemRubric | None:
+    """One [problems.<id>] table; None when `enabled = false`."""
+    enabled = table.get("enabled", bool, True)
+    domain_table = table.table("domain")
+    domain = dict(problem.default_domain)
+    for name in domain_table.data:
+        domain_table.used.add(name)
+        if name not in problem.default_domain:
+            raise domain_table.fail(name, "unknown parameter",
+                                    hint=did_you_mean(name, problem.default_domain) or "the domain has: "
+                                    + ", ".join(problem.default_domain))
+        domain[name] = _pair(domain_table, name, None, ordered=True)  # type: ignore[arg-type]
+    cases_table = table.table("cases")
+    cases = CaseCounts(public=cases_table.number("public", 3, 0, whole=True),
+                       hidden=cases_table.number("hidden", 20, 0, 10_000, whole=True),
+                       stress=cases_table.get("stress", bool, True))
+    cases_table.finish()
+    default_deduction = table.number("default_deduction", 0.25, 0.0, 1.0)
+    rubric = ProblemRubric(
+        problem_id=problem.id,
+        points=table.number("points", _MISSING, 0.0),
+        function=table.get("function", str, problem.function),
+        aliases=_identifiers(table, "aliases", problem.aliases),
+        domain=domain,
+        cases=cases,
+        misconceptions=_misconceptions(table.table("misconceptions"), problem, conventions, default_deduction),
+        tolerance=_pair(table, "tolerance", problem.tolerance, ordered=False),
+        unexplained_credit=table.number("unexplained_credit", 0.0, 0.0, 1.0),
+        error_credit=table.number("error_credit", 0.0, 0.0, 1.0),
+        note_credit=table.number("note_credit", 1.0, 0.0, 1.0),
+    )
+    if not rubric.function.isidentifier():
+        raise table.fail("function", f"{rubric.function!r} is not a Python function name")
+    table.finish()
+    return rubric if enabled else None
+
+
+def _manual(table: _Table, item_id: str) -> ManualRubric:
+    """One [manual.<id>] table; the answer key's items give defaults for title and heading."""
+    from reference import MANUAL_ITEMS
+
+    known = MANUAL_ITEMS.get(item_id)
+    heading = table.get("heading", str, known.heading if known else _MISSING)
+    try:
+        re.compile(heading)
+    except re.error as error:
+        raise table.fail("heading", f"{heading!r} is not a regular expression ({error})") from None
+    item = ManualRubric(item_id=item_id, title=table.get("title", str, known.title if known else _MISSING),
+                        points=table.number("points", _MISSING, 0.0), heading=heading)
+    table.finish()
+    return item
+
+
+def _limits(table: _Table) -> Limits:
+    values = {}
+    for limit in fields(Limits):
+        whole = isinstance(limit.default, int)
+        lowest = 0 if limit.name == "max_processes" else (1 if whole else 0.001)
+        values[limit.name] = table.number(limit.name, limit.default, lowest, whole=whole)
+    table.finish()
+    return Limits(**values)
+
+
+def load_rubric(path: Path | str) -> Rubric:
+    """Read and validate a rubric TOML; every mistake is a RubricError naming file, key and value."""
+    from reference import PROBLEMS
+
+    path = Path(path)
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise RubricError(path, "", f"cannot read the rubric ({error.strerror})",
+                          hint=f"the default rubric is {default_rubric_path()}") from None
+    try:
+        raw = tomllib.loads(content.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise RubricError(path, "", f"not valid TOML: {error}") from None
+    top = _Table(path, raw, "")
+    version = top.get("schema_version", int)
+    if version != SCHEMA_VERSION:
+        raise top.fail("schema_version", f"{version!r} is not supported", hint=f"this grader reads schema_version = {SCHEMA_VERSION}")
+    conventions_table = top.table("conventions")
+    conventions = Conventions(padding=conventions_table.choice("padding", "same", ("same", "literal")),  # type: ignore[arg-type]
+                              targets_sum_to_one=conventions_table.get("targets_sum_to_one", bool, True),
+                              allow_degenerate=conventions_table.get("allow_degenerate", bool, False))
+    conventions_table.finish()
+    problems_table = top.table("problems", required=True)
+    problems = []
+    for problem_id in problems_table.data:
+        problems_table.used.add(problem_id)
+        if problem_id not in PROBLEMS:
+            raise problems_table.fail(problem_id, "unknown problem",
+                                      hint=did_you_mean(problem_id, PROBLEMS) or "known problems: " + ", ".join(PROBLEMS))
+        problem = _problem(problems_table.table(problem_id), PROBLEMS[problem_id], conventions)
+        if problem is not None:
+            problems.append(problem)
+    manual_table = top.table("manual")
+    manual = []
+    for item_id in manual_table.data:
+        manual_table.used.add(item_id)
+        manual.append(_manual(manual_table.table(item_id), item_id))
+    rubric = Rubric(
+        path=path, schema_version=version, title=top.get("title", str), seed=top.number("seed", _MISSING, 0, whole=True),
+        conventions=conventions, problems=tuple(problems), manual=tuple(manual), limits=_limits(top.table("limits")),
+        device=top.choice("device", "auto", ("auto", "cpu", "cuda")), digest=hashlib.sha256(content).hexdigest(),
+        raw=raw)
+    top.finish()
+    if not rubric.problems and not rubric.manual:
+        raise RubricError(path, "problems", "every problem is disabled; nothing would be graded")
+    return rubric
+
+
+def validate_rubric(path: Path | str) -> list[str]:
+    """Summary lines for `grader rubric validate` (a RubricError escapes for the CLI to print)."""
+    from reference import PROBLEMS
+
+    rubric = load_rubric(path)
+    conventions = rubric.conventions
+    lines = [f"{rubric.path}: valid (schema {rubric.schema_version})",
+             f"  {rubric.title!r}, seed {rubric.seed}, device {rubric.device}, {rubric.total_points:g} points",
+             f"  conventions: padding {conventions.padding}, targets sum to one: {conventions.targets_sum_to_one}, "
+             f"degenerate L = 0 / F = 0: {conventions.allow_degenerate}"]
+    for problem in rubric.problems:
+        catalog = PROBLEMS[problem.problem_id].catalog
+        inactive = [entry.id for entry in catalog if not entry.applies(conventions)]
+        lines.append(f"  {problem.problem_id:<9} {problem.points:g} points, {problem.function}() "
+                     f"(+{len(problem.aliases)} aliases), {problem.cases.public} public + {problem.cases.hidden} "
+                     f"hidden cases{' + stress' if problem.cases.stress else ''}, {len(problem.misconceptions)} "
+                     f"misconceptions" + (f" ({', '.join(inactive)} inactive under these conventions)" if inactive else ""))
+    for item in rubric.manual:
+        lines.append(f"  {item.item_id:<9} {item.points:g} points, graded by a person: {item.title}")
+    return lines

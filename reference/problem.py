@@ -183,13 +183,29 @@ class CountProblem(Problem):
                 found.append(combination)
         return tuple(found)
 
+    def combination_flags(self, conventions: Conventions, max_size: int | None = None
+                          ) -> tuple[tuple[tuple[str, ...], ...], Mapping[str, np.ndarray]]:
+        """The combinations and their (combinations, 1) mistake flags, built once per conventions.
+
+        Enumerating 2^10 subsets and their flags costs more than evaluating the count itself,
+        and every student's key needs the same ones.
+        """
+        cache = self.__dict__.setdefault("_combination_flags", {})
+        key = (conventions, max_size)
+        if key not in cache:
+            combinations = self.combinations(conventions, max_size)
+            mistakes = {entry.id: np.array([[entry.id in combination] for combination in combinations])
+                        for entry in self.catalog}
+            for flags in mistakes.values():
+                flags.setflags(write=False)
+            cache[key] = (combinations, mistakes)
+        return cache[key]
+
     def variant_table(self, cases: Sequence[Arguments], conventions: Conventions,
                       max_size: int | None = None) -> VariantTable:
-        combinations = self.combinations(conventions, max_size)
+        combinations, mistakes = self.combination_flags(conventions, max_size)
         arguments = {name: np.array([[int(case[name]) for case in cases]], dtype=np.int64)
                      for name in self.parameter_names}
-        mistakes = {entry.id: np.array([[entry.id in combination] for combination in combinations])
-                    for entry in self.catalog}
         outputs = np.broadcast_to(self.count(arguments, mistakes, conventions),
                                   (len(combinations), len(cases))).astype(np.int64)
         return VariantTable(combinations=combinations, outputs=outputs)

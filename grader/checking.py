@@ -1,0 +1,141 @@
+"""Check: compare a student's plain-data outputs with the key's expected values, case by case.
+
+Nothing here touches a student's object: the sandbox already turned every return value into
+ints, floats or float64 arrays, so an `__eq__` that always says True never reaches this code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from grader.models import (CallResult, Case, CaseCheck, ExecutionError, ProblemCheck,
+                           ProblemKey, ProblemOutcome, Value)
+
+#: Every note a check can attach, in one place (scoring applies `note_credit` to these).
+NOTES = {
+    "integral_float": "returned {value!r}, a float; counts are integers",
+    "boolean": "returned {value!r}, a bool; counts are integers",
+    "fraction": "returned {value!r}, not a whole number; counts are integers",
+    "not_a_number": "returned a {type_name}; a count is one integer",
+    "none": "returned None",
+    "shape": "returned shape {got}; expected shape {expected}",
+    "not_an_array": "returned a {type_name}; expected an array",
+    "mutated": "changed its input array in place",
+    "output_shape": "the module's output has shape {got}; expected {expected}",
+    "not_a_module_report": "no parameter count and output shape came back for the module",
+}
+
+#: The error attached to a case whose function returned nothing, so it fails with a reason.
+RETURNED_NONE = ExecutionError("invalid-output", "the function returned None")
+NO_RESULT = ExecutionError("crash", "no result came back for this case")
+
+
+def as_count(value: Value) -> tuple[int | None, str]:
+    """A returned count as an int (or None when it is not one), and the note that applies."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()  # a 0-d array is a scalar in disguise
+    if isinstance(value, (bool, np.bool_)):
+        # bool is an int subclass: True would otherwise count as 1 parameter.
+        return None, NOTES["boolean"].format(value=bool(value))
+    if isinstance(value, (int, np.integer)):
+        return int(value), ""
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if np.isfinite(number) and number.is_integer():
+            return int(number), NOTES["integral_float"].format(value=number)
+        return None, NOTES["fraction"].format(value=number)
+    if value is None:
+        return None, NOTES["none"]
+    return None, NOTES["not_a_number"].format(type_name=describe_type(value))
+
+
+def describe_type(value: object) -> str:
+    """A short description of a returned value's type for notes ("array of shape (1,)")."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}"
+    return type(value).__name__
+
+
+def as_array(value: Value) -> np.ndarray | None:
+    """A parent-owned float64 copy of a returned array or number, or None if it is neither."""
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, Mapping):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating, np.ndarray)):
+        try:
+            return np.array(value, dtype=np.float64, copy=True)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def arrays_agree(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
+    """Same shape, close where both are finite, and the same non-finite value elsewhere.
+
+    A NaN is wrong unless the reference (or the variant compared with) has a NaN there too,
+    which is how `naive-exp-overflow` is recognised on [1, 3.5, 757, -5].
+    """
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(invalid="ignore", over="ignore"):
+        both_finite = np.isfinite(got) & np.isfinite(expected)
+        close = np.abs(got - expected) <= atol + rtol * np.abs(expected)
+    same_nonfinite = (np.isnan(got) & np.isnan(expected)) | (np.isinf(expected) & (got == expected))
+    return bool(np.all((both_finite & close) | same_nonfinite))
+
+
+def check_count(expected: int, value: Value) -> tuple[bool, str]:
+    count, note = as_count(value)
+    return count is not None and count == int(expected), note
+
+
+def check_array(expected: np.ndarray, value: Value, tolerance: tuple[float, float]) -> tuple[bool, str]:
+    got = as_array(value)
+    if got is None:
+        return False, NOTES["not_an_array"].format(type_name=describe_type(value))
+    if got.shape != expected.shape:
+        return False, NOTES["shape"].format(got=got.shape, expected=expected.shape)
+    return arrays_agree(got, expected, *tolerance), ""
+
+
+def check_module(expected: Mapping[str, object], value: Value) -> tuple[bool, str]:
+    """A module's report: the parameter count exactly, then the output shape."""
+    if not isinstance(value, Mapping) or "parameters" not in value:
+        return False, NOTES["not_a_module_report"]
+    passed, note = check_count(int(expected["parameters"]), value["parameters"])  # type: ignore[arg-type]
+    if "output_shape" in expected:
+        got_shape = tuple(int(size) for size in value.get("output_shape", ()))  # type: ignore[union-attr]
+        wanted = tuple(int(size) for size in expected["output_shape"])  # type: ignore[union-attr]
+        if got_shape != wanted:
+            return False, NOTES["output_shape"].format(got=got_shape, expected=wanted)
+    return passed, note
+
+
+def check_case(key: ProblemKey, index: int, case: Case, expected: Value,
+               result: CallResult | None, problem_error: ExecutionError | None) -> CaseCheck:
+    """One case: an error or a missing value fails with its reason; otherwise compare by kind."""
+    if result is None:
+        return CaseCheck(index, case, expected, None, False, error=problem_error or NO_RESULT)
+    if result.error is not None:
+        return CaseCheck(index, case, expected, result.value, False, error=result.error)
+    if result.value is None:
+        return CaseCheck(index, case, expected, None, False, note=NOTES["none"], error=RETURNED_NONE)
+    if key.kind == "count":
+        passed, note = check_count(int(expected), result.value)  # type: ignore[arg-type]
+    elif key.kind == "array":
+        passed, note = check_array(np.asarray(expected), result.value, key.tolerance)
+    else:
+        passed, note = check_module(expected, result.value)  # type: ignore[arg-type]
+    if passed and result.mutated_input:
+        note = "; ".join(filter(None, (note, NOTES["mutated"])))
+    return CaseCheck(index, case, expected, result.value, passed, note=note)
+
+
+def check(key: ProblemKey, outcome: ProblemOutcome) -> ProblemCheck:
+    """Compare every case of a problem; a student's failure is recorded, never raised."""
+    checks = []
+    for index, (case, expected) in enumerate(zip(key.cases, key.expected)):
+        result = outcome.results[index] if index < len(outcome.results) else None
+        checks.append(check_case(key, index, case, expected, result, outcome.error))
+    return ProblemCheck(key.problem_id, tuple(checks))

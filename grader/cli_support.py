@@ -1,0 +1,54 @@
+"""Helpers of the click layer: error presentation and NAME=VALUE arguments."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from grader.errors import GraderError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(function: F) -> F:
+    """Instructor mistakes print their message; grader bugs print a short note, never a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except GraderError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished submissions are kept; run the same command to continue.", err=True)
+            sys.exit(130)
+        except Exception as error:  # a grader bug: keep the traceback out of the user's face
+            log = Path(os.environ.get("TMPDIR", "/tmp")) / "grader-crash.log"
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            click.secho(f"internal error: {type(error).__name__}: {error}\n"
+                        f"  This is a bug in the grader, not in your input. Details: {log}", fg="red", err=True)
+            sys.exit(70)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_assignments(assignments: tuple[str, ...]) -> dict[str, int]:
+    """`N=32 L=2` -> {"N": 32, "L": 2}; a malformed one is a UsageError naming it."""
+    parsed: dict[str, int] = {}
+    for assignment in assignments:
+        name, sign, value = assignment.partition("=")
+        if not sign or not name:
+            raise UsageError(f"{assignment!r}: expected NAME=VALUE, e.g. N=32")
+        try:
+            parsed[name.strip()] = int(value)
+        except ValueError:
+            raise UsageError(f"{assignment!r}: {value!r} is not a whole number") from None
+    return parsed

@@ -1,0 +1,92 @@
+"""What the terminal shows: a progress bar, the end-of-run summary, `check` and `replay` output.
+
+Part of the click layer: it formats records for a person and prints them; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from grader.models import SubmissionResult
+from grader.reports import exports
+from grader.runs import CheckOutcome, Progress, RunOutcome
+
+STATUSES = ("correct", "partial", "incorrect", "missing", "error")
+
+
+@contextlib.contextmanager
+def progress_reporter() -> Iterator[Progress]:
+    """A progress bar on a terminal, plain lines (one per submission) in logs and CI."""
+    if sys.stderr.isatty():
+        with click.progressbar(length=1, label="grading", file=sys.stderr, show_pos=True) as bar:
+            def update(done: int, total: int, result: SubmissionResult | None) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+            yield update
+    else:
+        def update(done: int, total: int, result: SubmissionResult | None) -> None:
+            if result is None:
+                if done:
+                    click.echo(f"[{done}/{total}] {done} unchanged since the last run: kept", err=True)
+                return
+            click.echo(f"[{done}/{total}] {result.student_id}: {result.total:g}/{result.max_score:g}", err=True)
+        yield update
+
+
+def print_summary(outcome: RunOutcome, out: Path) -> None:
+    """The table at the end of `grader run`: status counts and mean points per problem."""
+    summary = outcome.summary
+    problem_ids: list[str] = []
+    for result in summary.results:
+        for verdict in result.verdicts:
+            if verdict.problem_id not in problem_ids:
+                problem_ids.append(verdict.problem_id)
+    header = f"{'problem':<10}" + "".join(f"{s:>10}" for s in STATUSES) + f"{'mean':>9}"
+    click.echo("")
+    click.echo(header)
+    for problem_id in problem_ids:
+        verdicts = [v for r in summary.results for v in r.verdicts if v.problem_id == problem_id]
+        counts = Counter(v.status for v in verdicts)
+        mean = sum(v.score for v in verdicts) / len(verdicts)
+        top = verdicts[0].max_score
+        row = f"{problem_id:<10}" + "".join(f"{counts.get(s, 0):>10}" for s in STATUSES)
+        click.echo(row + f"{mean:>6.1f}/{top:g}")
+    count = len(summary.results)
+    mean_total = sum(r.total for r in summary.results) / count if count else 0.0
+    maximum = summary.results[0].max_score if summary.results else 0.0
+    click.echo(f"\n{count} submissions ({outcome.graded} graded now, {outcome.reused} unchanged); "
+               f"mean {mean_total:.1f}/{maximum:g}")
+    click.echo(f"isolation: {', '.join(summary.isolation) or 'unknown'}")
+    for warning in summary.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+    click.echo(f"reports: {out / 'index.html'}  results: {out / 'results.json'}  grades: {out / 'grades.csv'}")
+
+
+def format_check(outcome: CheckOutcome, output_format: str) -> str:
+    """`grader check` output in the chosen format; github also writes the job summary."""
+    result, titles = outcome.result, outcome.titles
+    if output_format == "json":
+        return exports.check_json(result)
+    if output_format == "junit":
+        return exports.junit_xml(result, titles)
+    if output_format == "github":
+        import os
+
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(exports.job_summary_markdown(result, titles))
+        source = os.path.relpath(outcome.graded_file)
+        return exports.github_annotations(result, source, titles) + "\n" + exports.check_text(result, titles)
+    return exports.check_text(result, titles)
+
+
+def print_replay(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,303 @@
+"""Grade many submissions at once: a local process pool (the default) or a Dask cluster.
+
+Each worker process builds one `Grader` (one sandbox zygote plus the loaded answer key) the
+first time it sees a `Settings`, keeps it for every later submission, and sends results back
+as plain `result_to_data` dicts, so nothing the grader computes is unpickled as live objects.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from grader import errors
+from grader.errors import GraderError, SandboxError, UsageError
+from grader.models import SubmissionResult
+
+if TYPE_CHECKING:
+    from grader.pipeline import Grader, Settings
+
+#: Tasks kept in flight per worker: enough to hide the round trip, few enough that memory
+#: stays flat however large the class (a 50,000-entry class never holds 50,000 futures).
+IN_FLIGHT_PER_WORKER = 4
+
+#: One Grader per (settings, thread) in this process. Keyed by thread as well because a Dask
+#: worker may run tasks on several threads, and a Grader (one zygote, one pipe) serves one
+#: caller at a time.
+_GRADERS: dict[tuple[Settings, int], Grader] = {}
+_GRADERS_LOCK = threading.Lock()
+
+#: The key of a worker's answer that carries a grader error instead of a result.
+REMOTE_ERROR = "__grader_error__"
+
+
+def _close_graders() -> None:
+    """Stop every cached Grader's zygote when the worker process exits."""
+    with _GRADERS_LOCK:
+        graders = list(_GRADERS.values())
+        _GRADERS.clear()
+    for grader in graders:
+        grader.close()
+
+
+atexit.register(_close_graders)
+
+
+def cached_grader(settings: Settings) -> Grader:
+    """The Grader this process and thread keeps for `settings`, built on first use."""
+    key = (settings, threading.get_ident())
+    with _GRADERS_LOCK:
+        grader = _GRADERS.get(key)
+    if grader is None:
+        # Imported here so that `import grader.executors` stays cheap for the CLI and so that
+        # the pipeline (which imports the answer key) loads only in worker processes.
+        from grader.pipeline import Grader
+
+        grader = Grader(settings)
+        with _GRADERS_LOCK:
+            _GRADERS[key] = grader
+    return grader
+
+
+def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
+    """Grade one submission in this process; the result as plain data (the task of a worker)."""
+    from grader.reports.serialize import result_to_data
+
+    try:
+        return result_to_data(cached_grader(settings).grade(Path(entry)))
+    except GraderError as error:
+        # Sent as data: an exception crossing a process boundary is re-created by calling its
+        # class with its args, which breaks for RubricError(path, key, problem) and would show
+        # the instructor a pickling traceback instead of the message that says what to fix.
+        return {REMOTE_ERROR: type(error).__name__, "message": error.message, "hint": error.hint}
+
+
+def _from_data(data: dict[str, Any]) -> SubmissionResult:
+    """A worker's answer back as a result, or its grader error raised here."""
+    if REMOTE_ERROR in data:
+        kind = getattr(errors, data[REMOTE_ERROR], None)
+        kind = kind if isinstance(kind, type) and issubclass(kind, GraderError) else GraderError
+        error = kind.__new__(kind)
+        GraderError.__init__(error, data["message"], hint=data["hint"])
+        raise error
+    from grader.reports.serialize import result_from_data
+
+    return result_from_data(data)
+
+
+# --------------------------------------------------------------------------- shipped bytes
+
+
+def read_entry_files(entry: Path) -> dict[str, bytes]:
+    """Every file of a submission (a file or a folder) by path relative to its parent."""
+    if entry.is_file():
+        return {entry.name: entry.read_bytes()}
+    return {
+        str(path.relative_to(entry.parent)): path.read_bytes()
+        for path in sorted(entry.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _replace_text(data: Any, old: str, new: str) -> Any:
+    if isinstance(data, str):
+        return data.replace(old, new)
+    if isinstance(data, dict):
+        return {key: _replace_text(value, old, new) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_replace_text(item, old, new) for item in data]
+    return data
+
+
+def grade_shipped(settings: Settings, files: dict[str, bytes], entry: Path) -> dict[str, Any]:
+    """Grade a submission whose bytes came over the wire: rebuilt under its own name in a
+    private temp folder, so the student id (taken from the entry's name) is unchanged, and
+    reported under its original path (replay commands name the file the instructor has)."""
+    folder = Path(tempfile.mkdtemp(prefix="grader-shipped-"))
+    try:
+        for relative, content in files.items():
+            target = (folder / relative).resolve()
+            # A relative path is built by our own client, but refuse `..` all the same: a
+            # crafted file name must never write outside the private folder.
+            if folder.resolve() not in target.parents:
+                raise SandboxError(f"shipped file {relative!r} escapes its folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        data = grade_entry(settings, folder / entry.name)
+        return _replace_text(data, str(folder), str(entry.parent))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class Executor(Protocol):
+    """Grades many submissions; yields each result as soon as it is ready."""
+
+    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult]:
+        """Results in completion order, one per entry."""
+        ...
+
+    def close(self) -> None:
+        """Release workers and their sandboxes."""
+        ...
+
+
+class LocalExecutor:
+    """A pool of `jobs` worker processes on this machine, each with its own Grader.
+
+    A hanging submission holds one worker for its timeout; the others keep grading.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        if jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {jobs}")
+        self.jobs = jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_settings: Settings | None = None
+
+    def _ensure_pool(self, settings: Settings) -> ProcessPoolExecutor:
+        if self._pool is not None and self._pool_settings == settings:
+            return self._pool
+        self.close()
+        # Never "fork": the parent may hold torch's thread pool or a loaded answer key, and a
+        # forked child inherits both (a deadlock on torch's locks, the key in a worker's
+        # memory). forkserver forks from a clean exec'd server, spawn execs each worker.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=context,
+        )
+        self._pool_settings = settings
+        return self._pool
+
+    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult]:
+        """Results in completion order; jobs=1 grades in this process, without a pool."""
+        if self.jobs == 1:
+            grader = cached_grader(settings)
+            for entry in entries:
+                yield grader.grade(Path(entry))
+            return
+        pool = self._ensure_pool(settings)
+        pending: set[Future[dict[str, Any]]] = set()
+        limit = self.jobs * IN_FLIGHT_PER_WORKER
+        try:
+            for entry in entries:
+                pending.add(pool.submit(grade_entry, settings, Path(entry)))
+                if len(pending) >= limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    yield from (_from_data(future.result()) for future in done)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (_from_data(future.result()) for future in done)
+        except BrokenProcessPool as error:
+            # A worker died outside the sandbox (the machine's OOM killer, a signal): a fault
+            # of the machine or the grader, never of one student, whose code runs in a child.
+            self.close()
+            raise SandboxError(
+                "a grading worker process died unexpectedly",
+                hint="check the system log for the OOM killer; rerun `grader run` to resume",
+            ) from error
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        """Shut the pool down; each worker closes its Grader (and zygote) as it exits."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._pool_settings = None
+        if self.jobs == 1:
+            _close_graders()
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """The same grading over a Dask cluster; each Dask worker process keeps its own Graders.
+
+    The rubric (and, unless `ship_files`, each submission) must be readable by every worker at
+    the same path: a shared filesystem. With `ship_files=True` the client reads each
+    submission and sends its bytes with the task, so only the rubric must be shared.
+    """
+
+    def __init__(self, address: str, *, ship_files: bool = False) -> None:
+        try:
+            from distributed import Client
+        except ImportError as error:
+            raise UsageError(
+                "--scheduler needs Dask, which is not installed",
+                hint="pip install 'grader[cluster]'",
+            ) from error
+        self.address = address
+        self.ship_files = ship_files
+        try:
+            self._client = Client(address)
+        except OSError as error:
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {address}: {error}",
+                hint="start one with `dask scheduler` and workers with `dask worker ADDRESS`",
+            ) from error
+
+    def _submit(self, settings: Settings, entry: Path) -> Any:
+        if self.ship_files:
+            return self._client.submit(
+                grade_shipped, settings, read_entry_files(entry), entry.absolute(), pure=False
+            )
+        # Absolute, because a worker's working folder is not the client's.
+        return self._client.submit(grade_entry, settings, entry.absolute(), pure=False)
+
+    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult]:
+        """Results in completion order; at most a few tasks per worker thread in flight."""
+        from distributed import as_completed
+
+        threads = sum(self._client.nthreads().values()) or 1
+        limit = threads * IN_FLIGHT_PER_WORKER
+        iterator = iter(entries)
+        first = [self._submit(settings, Path(entry)) for _, entry in zip(range(limit), iterator)]
+        completed = as_completed(first)
+        for future in completed:
+            data = future.result()
+            future.release()  # the client stores results only until they are read
+            yield _from_data(data)
+            following = next(iterator, None)
+            if following is not None:
+                completed.add(self._submit(settings, Path(following)))
+
+    def close(self) -> None:
+        """Disconnect from the cluster (the workers, and their Graders, stay up)."""
+        self._client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(jobs: int, scheduler: str | None) -> LocalExecutor | DaskExecutor:
+    """The executor `grader run` asked for: Dask when a scheduler address is given, else local.
+
+    `jobs` 0 means one worker per CPU this process may use.
+    """
+    if scheduler:
+        return DaskExecutor(scheduler)
+    if jobs == 0:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return LocalExecutor(jobs)

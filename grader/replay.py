@@ -1,0 +1,64 @@
+"""Replay one case of one problem on one submission: the command every failing case prints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from grader import cases, checking, diagnosis
+from grader.errors import UsageError, did_you_mean
+from grader.models import Case
+from grader.pipeline import call_plans, resolve_device
+from grader.rubric import Rubric
+from grader.sandbox import Sandbox
+from grader.submissions import load
+
+
+def _argument(value: object) -> object:
+    """JSON lists become float64 arrays (logits, targets); numbers stay numbers."""
+    return np.asarray(value, dtype=np.float64) if isinstance(value, list) else value
+
+
+def replay_case(path: Path, problem_id: str, arguments: Mapping[str, object], rubric: Rubric) -> list[str]:
+    """Run the case in the sandbox and describe expected, got and any named mistake, as lines."""
+    import reference
+
+    ids = [p.problem_id for p in rubric.problems]
+    if problem_id not in ids:
+        raise UsageError(f"{problem_id}: the rubric has no such problem",
+                         hint=did_you_mean(problem_id, ids) or f"choose from {', '.join(ids)}")
+    problem = reference.PROBLEMS[problem_id]
+    missing = [name for name in problem.parameter_names if name not in arguments]
+    unknown = [name for name in arguments if name not in problem.parameter_names]
+    if missing or unknown:
+        raise UsageError(f"--args for {problem_id} needs exactly {', '.join(problem.parameter_names)}"
+                         + (f"; missing {', '.join(missing)}" if missing else "")
+                         + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+    case = Case(problem_id=problem_id, arguments={k: _argument(v) for k, v in arguments.items()}, tag="hidden")
+    policy = rubric.problem(problem_id)
+    try:
+        key = cases.key_for_cases(problem, policy, rubric.conventions, [case])
+    except ValueError as error:  # reference.InvalidConfiguration: not a case at all
+        raise UsageError(f"--args is not a valid {problem_id} case: {error}") from None
+    submission = load(path)
+    device = resolve_device(rubric.device)
+    with Sandbox(rubric.limits, preload_torch=True) as sandbox:
+        report = sandbox.execute(submission, call_plans([key], device))
+    outcome = report.outcomes[problem_id]
+    check = checking.check(key, outcome)
+    found = diagnosis.diagnose(key, check)
+    first = check.checks[0]
+    lines = [f"{problem_id} ({key.title}) on {submission.student_id}, function {outcome.function_used or 'missing'}",
+             f"  arguments: {dict(arguments)}",
+             f"  expected:  {first.expected}",
+             f"  got:       {first.got if first.error is None else first.error.message}",
+             f"  verdict:   {'passed' if first.passed else 'failed'}" + (f" ({first.note})" if first.note else "")]
+    if found.misconceptions:
+        lines.append(f"  consistent with: {', '.join(found.misconceptions)}")
+    if found.explanation:
+        lines.append(f"  {found.explanation}")
+    if report.stdout:
+        lines.append("  printed: " + report.stdout[:2000])
+    return lines

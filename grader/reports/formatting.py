@@ -1,0 +1,41 @@
+"""Numbers and values as a person reads them, shared by the HTML pages and the text exports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from grader.reports.serialize import plain
+
+#: Printed output shown in a report; a student printing in a loop must not make a 1 GB page.
+OUTPUT_CAP = 4000
+VALUE_CAP = 400
+
+
+def points(value: float) -> str:
+    """Points without noise: 7.5, 10, 2.33."""
+    return f"{round(value, 2):g}"
+
+
+def percent(part: float, whole: float) -> str:
+    """A whole-number percentage ("31%"), "–" when there is nothing to divide by."""
+    return f"{round(100 * part / whole)}%" if whole else "–"
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n… ({len(text) - limit} more characters not shown)"
+
+
+def value_text(value: object) -> str:
+    """A case's value as compact JSON (NaN written as NaN), capped for display."""
+    text = json.dumps(plain(value), ensure_ascii=False, separators=(", ", ": "))
+    text = text.replace('"NaN"', "NaN").replace('"Infinity"', "Infinity").replace('"-Infinity"', "-Infinity")
+    return cap(text, VALUE_CAP)
+
+
+def arguments_text(arguments: Mapping[str, object]) -> str:
+    """A call's arguments as `N=32, L=3, z=[1, 3.5]`."""
+    return ", ".join(f"{name}={value_text(value)}" for name, value in arguments.items())

@@ -1,0 +1,61 @@
+"""The HTML report: a class dashboard and one page per student, self-contained and escaped.
+
+Student output is hostile (a `<script>` in stdout, an `onerror=` in a name), so autoescaping is
+on for every template and the pages carry a Content-Security-Policy that forbids scripts and
+every network fetch.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from grader.errors import GraderError
+from grader.models import RunSummary
+from grader.reports.statistics import dashboard, student_file_name, titles_of
+from grader.reports.student_view import student_page
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template, whatever its extension: student text is hostile
+        undefined=jinja2.StrictUndefined,  # a misspelt field is a grader bug, not an empty cell
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@lru_cache(maxsize=1)
+def _css() -> str:
+    return (TEMPLATES / "report.css").read_text(encoding="utf-8")
+
+
+def render_site(summary: RunSummary, out: Path) -> list[Path]:
+    """Write out/index.html and out/students/ID.html; returns the files written."""
+    out = Path(out)
+    students = out / "students"
+    try:
+        students.mkdir(parents=True, exist_ok=True)
+    except OSError as problem:
+        raise GraderError(f"{students}: cannot create the report folder ({problem})",
+                          hint="choose an --out folder you can write to") from problem
+    environment = _environment()
+    written: list[Path] = []
+    index = out / "index.html"
+    index.write_text(
+        environment.get_template("index.html").render(board=dashboard(summary), css=_css()), encoding="utf-8"
+    )
+    written.append(index)
+    titles = titles_of(summary)
+    template = environment.get_template("student.html")
+    for result in summary.results:
+        page = students / student_file_name(result.student_id)
+        page.write_text(template.render(page=student_page(result, titles), css=_css()), encoding="utf-8")
+        written.append(page)
+    return written

@@ -1,0 +1,153 @@
+"""One student's page as frozen records: every problem, mistake, failing case and manual item.
+
+Kept apart from the class statistics so each module stays small; templates still do no
+arithmetic and no formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from grader.models import SubmissionResult, Verdict
+from grader.reports.formatting import OUTPUT_CAP, arguments_text, cap, percent, points, value_text
+from grader.reports.statistics import STATUS_SYMBOLS, misconception_title
+
+STATUS_LABELS = {
+    "correct": "Correct",
+    "partial": "Partly correct",
+    "incorrect": "Incorrect",
+    "missing": "Missing",
+    "error": "Did not run",
+}
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A named misconception with why it is wrong and how to fix it."""
+
+    misconception_id: str
+    title: str
+    feedback: str
+
+
+@dataclass(frozen=True)
+class FailingRow:
+    """A failing case as the table shows it."""
+
+    arguments: str
+    expected: str
+    got: str
+    tag: str
+    replay: str
+    shrunk: bool
+
+
+@dataclass(frozen=True)
+class ProblemView:
+    """One problem of a student's page."""
+
+    problem_id: str
+    title: str
+    status: str
+    symbol: str
+    status_label: str
+    score_text: str  # "7.5 / 10"
+    function_text: str
+    cases_text: str  # "18 of 20 cases passed"
+    mistakes: tuple[Mistake, ...]
+    explanation: str
+    error_text: str
+    error_detail: str
+    failing: tuple[FailingRow, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ManualView:
+    """A rubric item a person grades, beside the student's own text."""
+
+    item_id: str
+    title: str
+    student_text: str
+    awaiting: bool
+    score_text: str  # "8 / 10" or "awaiting a person"
+    comment: str
+
+
+@dataclass(frozen=True)
+class StudentPage:
+    """Everything students/ID.html shows."""
+
+    student_id: str
+    total_text: str
+    percent_text: str
+    error_text: str
+    problems: tuple[ProblemView, ...]
+    manual: tuple[ManualView, ...]
+    notes: tuple[str, ...]
+    stdout: str
+    stderr: str
+    isolation: tuple[str, ...]
+    digest: str
+
+
+def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
+    feedback = list(verdict.feedback) + [""] * (len(verdict.misconceptions) - len(verdict.feedback))
+    if verdict.function is None:
+        function_text = "no function found"
+    else:
+        function_text = f"graded {verdict.function}()"
+    return ProblemView(
+        problem_id=verdict.problem_id,
+        title=verdict.title,
+        status=verdict.status,
+        symbol=STATUS_SYMBOLS[verdict.status],
+        status_label=STATUS_LABELS[verdict.status],
+        score_text=f"{points(verdict.score)} / {points(verdict.max_score)}",
+        function_text=function_text,
+        cases_text=f"{verdict.passed} of {verdict.total} cases passed" if verdict.total else "",
+        mistakes=tuple(
+            Mistake(name, misconception_title(titles, verdict.problem_id, name), text)
+            for name, text in zip(verdict.misconceptions, feedback)
+        ),
+        explanation=verdict.explanation,
+        error_text=f"{verdict.error.kind}: {verdict.error.message}" if verdict.error else "",
+        error_detail=cap(verdict.error.detail, OUTPUT_CAP) if verdict.error else "",
+        failing=tuple(
+            FailingRow(arguments_text(case.arguments), value_text(case.expected), value_text(case.got),
+                       case.tag, case.replay, case.shrunk)
+            for case in verdict.failing
+        ),
+        notes=tuple(verdict.notes),
+    )
+
+
+def student_page(result: SubmissionResult, titles: Mapping[str, str]) -> StudentPage:
+    """The content of one student's page."""
+    return StudentPage(
+        student_id=result.student_id,
+        total_text=f"{points(result.total)} / {points(result.max_score)}",
+        percent_text=percent(result.total, result.max_score),
+        error_text=f"{result.error.kind}: {result.error.message}" if result.error else "",
+        problems=tuple(_problem_view(verdict, titles) for verdict in result.verdicts),
+        manual=tuple(
+            ManualView(
+                item_id=item.item_id,
+                title=item.title,
+                student_text=item.student_text,
+                awaiting=item.score is None,
+                score_text=(
+                    "awaiting a person" if item.score is None
+                    else f"{points(item.score)} / {points(item.max_score)}"
+                ),
+                comment=item.comment,
+            )
+            for item in result.manual
+        ),
+        notes=tuple(result.notes),
+        stdout=cap(result.stdout, OUTPUT_CAP),
+        stderr=cap(result.stderr, OUTPUT_CAP),
+        isolation=tuple(result.isolation),
+        digest=result.digest,
+    )

@@ -1,0 +1,189 @@
+"""Whole runs: grade a class into an output folder, re-render it, or check one repository.
+
+A class run discovers the submissions, skips those the gradebook already holds for this
+rubric (a killed run continues where it stopped), grades the rest through an executor, stores
+each result as it arrives, then writes every output from the gradebook. Progress goes to a
+callback; this module never prints.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from grader import __version__
+from grader.bundle import Bundle
+from grader.errors import UsageError
+from grader.gradebook import Gradebook
+from grader.models import RunSummary, SubmissionResult
+from grader.pipeline import Settings, grade_keys, resolve_device
+from grader.reports import exports
+from grader.reports.html import render_site
+from grader.rubric import Rubric, load_rubric
+from grader.sandbox import Sandbox
+from grader.submissions import discover, load
+
+GRADEBOOK_NAME = "gradebook.sqlite"
+
+#: Called after each submission: (done, total, the result just stored or None when skipped).
+Progress = Callable[[int, int, SubmissionResult | None], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a class run produced: the summary and the files written."""
+
+    summary: RunSummary
+    written: tuple[Path, ...]
+    graded: int  # graded now
+    reused: int  # unchanged since an earlier run: taken from the gradebook
+
+
+def hidden_paths(submissions: Path, out: Path, rubric_path: Path) -> tuple[Path, ...]:
+    """Folders no student may read: the grader's own source, the rubric, the class, the outputs."""
+    import grader
+    import reference
+
+    return tuple(path.resolve() for path in (
+        Path(grader.__file__).parent, Path(reference.__file__).parent,
+        rubric_path.parent, submissions, out,
+    ))
+
+
+def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2,
+              scheduler: str | None = None, progress: Progress | None = None) -> RunOutcome:
+    """Grade every submission in a folder into `out` and write every report."""
+    from grader.executors import make_executor
+
+    rubric = load_rubric(settings.rubric_path)
+    entries = discover(submissions)
+    if not entries:
+        raise UsageError(f"{submissions}: no submissions found (expected NAME.py, NAME.ipynb or NAME/)",
+                         hint="point `grader run` at the folder that holds one entry per student")
+    out.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings, hidden_paths=hidden_paths(submissions, out, settings.rubric_path))
+    seed = rubric.seed if settings.seed is None else settings.seed
+    run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"
+    gradebook = Gradebook(out / GRADEBOOK_NAME)
+    try:
+        todo = []
+        for entry in entries:
+            submission = load(entry)
+            if not gradebook.is_current(submission.student_id, submission.digest, run_identity):
+                todo.append(entry)
+        reused = len(entries) - len(todo)
+        done = reused
+        if progress is not None:
+            progress(done, len(entries), None)
+        isolation: tuple[str, ...] = ()
+        warnings: tuple[str, ...] = ()
+        if todo:
+            executor = make_executor(jobs, scheduler)
+            try:
+                for result in executor.grade(settings, todo):
+                    gradebook.save(result, run_identity)
+                    isolation = isolation or result.isolation
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(entries), result)
+                warnings = tuple(getattr(executor, "warnings", ()))
+            finally:
+                executor.close()
+        student_ids = {load(entry).student_id for entry in entries}
+        results = tuple(r for r in gradebook.results(run_identity) if r.student_id in student_ids)
+    finally:
+        gradebook.close()
+    summary = RunSummary(
+        rubric=dict(rubric.raw), seed=seed, results=results,
+        isolation=isolation or next((r.isolation for r in results if r.isolation), ()),
+        warnings=warnings + isolation_warnings(isolation),
+        started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        device=resolve_device(settings.device),
+        extra={"run_identity": run_identity, "misconception_titles": misconception_titles(rubric)},
+    )
+    written = write_outputs(summary, out)
+    return RunOutcome(summary=summary, written=written, graded=len(todo), reused=reused)
+
+
+def isolation_warnings(isolation: tuple[str, ...]) -> tuple[str, ...]:
+    """The loud warning of DESIGN.md: without Landlock or a mount namespace, files are readable."""
+    if not isolation:
+        return ()
+    if not any(layer.startswith(("landlock", "mount-namespace")) for layer in isolation):
+        return ("Neither Landlock nor a mount namespace was in force: student code could read "
+                "files on this machine, including other students' work.",)
+    return ()
+
+
+def write_outputs(summary: RunSummary, out: Path) -> tuple[Path, ...]:
+    """Every output of a run, from its summary."""
+    written = [exports.write_results_json(summary, out / "results.json"),
+               exports.write_grades_csv(summary, out / "grades.csv")]
+    titles = summary.extra.get("misconception_titles")
+    written.extend(exports.write_gradescope(summary, out / "gradescope",
+                                            titles if isinstance(titles, dict) else None))
+    written.extend(render_site(summary, out))
+    return tuple(Path(p) for p in written)
+
+
+def rerender(out: Path, rubric_path: Path) -> RunOutcome:
+    """Re-render every output from the gradebook (after manual points), running nothing."""
+    import json
+
+    results_file = out / "results.json"
+    if not (out / GRADEBOOK_NAME).exists() or not results_file.exists():
+        raise UsageError(f"{out}: no finished run here (no {GRADEBOOK_NAME} and results.json)",
+                         hint="run `grader run SUBMISSIONS --out {out}` first")
+    previous = json.loads(results_file.read_text(encoding="utf-8"))
+    rubric = load_rubric(rubric_path)
+    seed = int(previous.get("seed", rubric.seed))
+    identity = previous.get("run_identity") or f"{rubric.digest}:{seed}::{__version__}"
+    gradebook = Gradebook(out / GRADEBOOK_NAME)
+    try:
+        results = tuple(gradebook.results(identity))
+    finally:
+        gradebook.close()
+    summary = RunSummary(rubric=dict(rubric.raw), seed=seed, results=results,
+                         isolation=tuple(previous.get("isolation", ())),
+                         warnings=tuple(previous.get("warnings", ())),
+                         started=str(previous.get("started", "")), device=str(previous.get("device", "cpu")),
+                         extra={"run_identity": identity, "misconception_titles": misconception_titles(rubric)})
+    return RunOutcome(summary=summary, written=write_outputs(summary, out), graded=0, reused=len(results))
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """`grader check` of one repository: the result, the file graded, the mistakes' titles."""
+
+    result: SubmissionResult
+    graded_file: Path
+    titles: dict[str, str]
+
+
+def check_one(path: Path, bundle: Bundle, *, device: str = "cpu") -> CheckOutcome:
+    """Grade one student's work on the bundle's public cases (no answer key needed)."""
+    submission = load(path)
+    # Preloading torch costs ~1.5 s; `check` should start fast, so only pay it when the
+    # student's code or the bundle uses torch.
+    uses_torch = any("torch" in unit.code for unit in submission.units) or any(
+        key.kind == "module" for key in bundle.keys)
+    with Sandbox(bundle.limits, preload_torch=uses_torch) as sandbox:
+        result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device)
+    titles = {f"{key.problem_id}:{entry.id}": entry.title for key in bundle.keys for entry in key.catalog}
+    return CheckOutcome(result=result, graded_file=submission.entry or path, titles=titles)
+
+
+def misconception_titles(rubric: Rubric) -> dict[str, str]:
+    """"p2:fc-F-minus-2" -> its title, for every problem of the rubric (reports name mistakes)."""
+    import reference
+
+    return {f"{policy.problem_id}:{entry.id}": entry.title
+            for policy in rubric.problems for entry in reference.PROBLEMS[policy.problem_id].catalog}
+
+
+def rubric_for(path: Path | None) -> Rubric:
+    from grader.rubric import default_rubric_path
+
+    return load_rubric(path or default_rubric_path())

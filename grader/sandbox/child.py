@@ -1,0 +1,257 @@
+"""What runs in a forked child: isolate, run the student's units, call each function per case.
+
+Every frame goes to the result fd; stdout and stderr go to capped pipes. The child never
+learns an expected value, so nothing it sends can be more than a claim about its outputs.
+"""
+
+from __future__ import annotations
+
+import io
+import linecache
+import os
+import shutil
+import signal
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import isolation
+from .convert import InvalidOutput, describe_module, encode
+from .protocol import encode_frame, write_all
+
+MAX_DETAIL = 4000
+
+
+class CappedWriter(io.TextIOBase):
+    """sys.stdout/sys.stderr replacement: writes up to a cap, then drops the rest silently, so
+    a 100 MB print neither fills the pipe nor makes the student's function fail with EPIPE."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self.fd, self.remaining = fd, cap
+
+    def write(self, text: str) -> int:
+        if self.remaining > 0:
+            data = text.encode("utf-8", "replace")[: self.remaining]
+            self.remaining -= len(data)
+            try:
+                write_all(self.fd, data)
+            except OSError:
+                self.remaining = 0
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+class Child:
+    """One forked child's run: the job from the parent and the zygote's prepared layers."""
+
+    def __init__(self, job: dict, arrays: list[np.ndarray], result_fd: int, zygote: Any) -> None:
+        self.job, self.arrays, self.result_fd, self.zygote = job, arrays, result_fd, zygote
+        self.namespace: dict[str, Any] = {}
+
+    def send(self, header: dict, blobs: list[bytes] | None = None) -> None:
+        write_all(self.result_fd, encode_frame(header, blobs or []))
+
+    # ------------------------------------------------------------------ isolation
+    def isolate(self, workdir: str) -> list[str]:
+        """Apply every layer the zygote prepared, strongest last (seccomp blocks unshare)."""
+        job, zygote, layers = self.job, self.zygote, ["process-group"]
+        uses_cuda = any(str(plan["device"]).startswith("cuda") for plan in job["plans"])
+        copy_submission(job["source"], workdir)
+        os.chdir(workdir)
+        if zygote.namespaces:
+            layers += isolation.unshare_namespaces()
+        limits = job["limits"]
+        cpu = int(limits["load_timeout_seconds"] + limits["timeout_seconds"] * max(len(job["plans"]), 1)) + 1
+        # CUDA maps huge virtual ranges, so RLIMIT_AS would break it (research, gotcha 2).
+        address_space = None if uses_cuda else zygote.virtual_memory + limits["memory_mib"] * (1 << 20)
+        processes = limits["max_processes"] + 64 if os.geteuid() != 0 and limits["max_processes"] else None
+        isolation.set_limits(cpu, address_space, limits["max_open_files"], limits["max_file_mib"] << 20, processes)
+        layers.append("rlimits" if address_space else "rlimits-without-address-space")
+        if isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1) == 0:
+            layers.append("no-new-privileges")
+        if os.geteuid() == 0 and isolation.drop_capabilities():
+            layers.append("capabilities-dropped")
+        ruleset = zygote.cuda_ruleset if uses_cuda else zygote.ruleset
+        if ruleset >= 0 and isolation.restrict_landlock(ruleset):
+            layers.append(f"landlock-abi-{zygote.landlock_abi}")
+        for fd in (zygote.ruleset, zygote.cuda_ruleset):
+            if fd >= 0:
+                os.close(fd)
+        if zygote.seccomp_filter is not None:
+            try:
+                zygote.seccomp_filter.load()
+                layers.append("seccomp")
+            except OSError:
+                pass
+        return layers
+
+    # ------------------------------------------------------------------ running
+    def run(self, layers: list[str]) -> None:
+        """Send `ready`, run the units, then each plan from `start`; frames say what happened."""
+        self.send({"event": "ready", "isolation": layers})
+        notes, error = self.load()
+        self.send({"event": "loaded", "notes": notes, "error": error})
+        if error is not None:
+            return
+        for plan in self.job["plans"][self.job["start"]:]:
+            self.run_plan(plan)
+        self.send({"event": "done"})
+
+    def load(self) -> tuple[list[str], dict | None]:
+        """Run every unit in order; a failing cell is a note, a module's SyntaxError an error."""
+        job = self.job
+        name = job["module_name"]
+        module = types.ModuleType(name)
+        module.__file__ = os.path.join(os.getcwd(), os.path.basename(job["entry_name"]))
+        sys.modules[name] = module
+        self.namespace = module.__dict__
+        notes: list[str] = []
+        for label, code in job["units"]:
+            linecache.cache[label] = (len(code), None, code.splitlines(True), label)
+            try:
+                compiled = compile(code, label, "exec")
+            except (SyntaxError, ValueError) as error:
+                line = getattr(error, "lineno", None)
+                message = f"{label}, line {line}: {getattr(error, 'msg', error)}"
+                if job["kind"] == "module":
+                    return notes, {"kind": "syntax", "message": message, "exception_type": "SyntaxError",
+                                   "detail": ""}
+                notes.append(f"{message}; the cell was skipped")
+                continue
+            try:
+                exec(compiled, self.namespace)
+            except SystemExit as error:
+                return notes, {"kind": "exit", "message": f"{label} called sys.exit({error.code!r}) while loading",
+                               "exception_type": "SystemExit", "detail": ""}
+            except MemoryError:
+                return notes, {"kind": "memory", "message": f"{label} ran out of memory while loading",
+                               "exception_type": "MemoryError", "detail": ""}
+            except BaseException as error:  # the student's exception is data, like any cell's
+                notes.append(f"{label} raised {type(error).__name__}: {str(error)[:300]}")
+        return notes, None
+
+    def find(self, names: list[str]) -> tuple[str | None, Any]:
+        for name in names:
+            candidate = self.namespace.get(name)
+            if callable(candidate):
+                return name, candidate
+        return None, None
+
+    def run_plan(self, plan: dict) -> None:
+        names = plan["names"]
+        used, function = self.find(names)
+        error = None
+        if function is None:
+            also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
+            error = {"kind": "exception", "message": f"no function named {names[0]}{also} was defined",
+                     "exception_type": None, "detail": ""}
+        self.send({"event": "problem", "problem_id": plan["problem_id"], "function_used": used, "error": error})
+        if function is not None:
+            for index, case in enumerate(plan["cases"]):
+                header, blobs = self.call(plan, function, case)
+                header.update(event="case", index=index)
+                self.send(header, blobs)
+        self.send({"event": "problem-done", "problem_id": plan["problem_id"]})
+
+    def call(self, plan: dict, function: Any, case: dict) -> tuple[dict, list[bytes]]:
+        """Call with fresh copies of the arguments; report mutation, value or error."""
+        originals = [self.argument(case[name]) for name in plan["parameters"]]
+        passed = [value.copy() if isinstance(value, np.ndarray) else value for value in originals]
+        try:
+            value = function(*passed)
+            if plan["call"] == "torch-module":
+                return {"value": describe_module(value, int(case["N"]["value"]), plan["device"]),
+                        "mutated": False, "note": "", "error": None}, []
+            encoded, blobs, note = encode(value)
+        except InvalidOutput as error:
+            return {"value": None, "error": failure("invalid-output", str(error), None, "")}, []
+        except BaseException as error:  # any student exception, even KeyboardInterrupt, is data
+            return {"value": None, "error": exception_error(error)}, []
+        # Raw bytes: student code may have patched numpy's comparison helpers in this process.
+        mutated = any(isinstance(before, np.ndarray) and before.tobytes() != after.tobytes()
+                      for before, after in zip(originals, passed))
+        return {"value": encoded, "mutated": mutated, "note": note, "error": None}, blobs
+
+    def argument(self, description: dict) -> Any:
+        if description["type"] == "array":
+            return self.arrays[description["blob"]].copy()
+        return description["value"]
+
+
+def failure(kind: str, message: str, exception_type: str | None, detail: str) -> dict:
+    return {"kind": kind, "message": message, "exception_type": exception_type, "detail": detail[-MAX_DETAIL:]}
+
+
+def exception_error(error: BaseException) -> dict:
+    """An exception raised by student code as an error record, with the student's frames only."""
+    detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    name = type(error).__name__
+    if isinstance(error, MemoryError):
+        return failure("memory", "ran out of memory (MemoryError)", name, detail)
+    if isinstance(error, SystemExit):
+        return failure("exit", f"called sys.exit({error.code!r})", name, detail)
+    return failure("exception", f"{name}: {str(error)[:500]}", name, detail)
+
+
+def copy_submission(source: str, workdir: str) -> None:
+    """A private copy of the submission; symlinks are skipped so a link to another student's
+    folder (or /etc/shadow) is never followed while the child still has full file access."""
+    path = Path(source)
+    if path.is_symlink():
+        return
+    if path.is_dir():
+        shutil.copytree(path, workdir, symlinks=True, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [name for name in names if name.startswith(".")
+                                                      or os.path.islink(os.path.join(folder, name))])
+    elif path.is_file():
+        shutil.copyfile(path, os.path.join(workdir, path.name))
+
+
+def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workdir: str, zygote: Any) -> None:
+    """Entry point after fork; never returns (os._exit keeps the zygote's atexit handlers out)."""
+    result_fd, stdout_fd, stderr_fd = pipes
+    try:
+        os.setpgid(0, 0)
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != zygote.pid:
+            os._exit(1)  # the zygote died between fork and prctl
+        for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(signal_number, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
+        os.dup2(result_fd, 3)
+        keep = {0, 1, 2, 3, zygote.ruleset, zygote.cuda_ruleset}
+        for fd in map(int, os.listdir("/proc/self/fd")):
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        child = Child(job, arrays, 3, zygote)
+        layers = child.isolate(workdir)
+        cap = int(job["limits"]["output_kib"]) * 1024
+        sys.stdout = sys.__stdout__ = CappedWriter(1, cap)  # type: ignore[misc]
+        sys.stderr = sys.__stderr__ = CappedWriter(2, cap)  # type: ignore[misc]
+        sys.stdin = sys.__stdin__ = open(os.devnull)  # type: ignore[misc]
+        entry_folder = os.path.join(workdir, os.path.dirname(job["entry_name"]))
+        if os.path.isdir(entry_folder):
+            os.chdir(entry_folder)  # the student's relative paths start where the graded file is
+        sys.path[:] = [entry_folder] + [entry for entry in sys.path if entry and not any(
+            entry.startswith(str(hidden)) for hidden in zygote.hidden)]
+        sys.argv = [job["entry_name"]]
+        child.run(layers)
+    except BaseException:  # a grader fault in the child: say so on stderr, never hang
+        try:
+            os.write(2, traceback.format_exc().encode()[-MAX_DETAIL:])
+        except OSError:
+            pass
+        os._exit(70)
+    os._exit(0)

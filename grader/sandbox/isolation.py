@@ -1,0 +1,223 @@
+"""Kernel isolation layers for a forked child: namespaces, Landlock, seccomp, capabilities, rlimits.
+
+Each layer is built once in the zygote where the kernel allows it (a Landlock ruleset fd, a
+seccomp filter object) and switched on in each child. Layers that the kernel refuses are
+skipped and simply not reported; the grader warns about the missing ones.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import socket
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWNET, CLONE_THREAD = 0x10000000, 0x40000000, 0x00010000
+
+# Landlock (linux/landlock.h); syscall numbers are the same on x86_64 and arm64.
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+LANDLOCK_RULE_PATH_BENEATH = 1
+READ_RIGHTS = (1 << 0) | (1 << 2) | (1 << 3)  # execute, read file, read dir
+FILE_RIGHTS_ALL = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # apply to files
+
+
+class RulesetAttributes(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def prctl(option: int, argument: int = 0) -> int:
+    """Call prctl(2); returns -1 on failure (the caller decides whether that matters)."""
+    return libc.prctl(option, ctypes.c_ulong(argument), 0, 0, 0)
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when Landlock is absent or disabled."""
+    version = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(int(version), 0)
+
+
+def landlock_fs_rights(abi: int) -> int:
+    """Every filesystem right this ABI knows, so that all of them are denied unless allowed."""
+    rights = (1 << 13) - 1
+    if abi >= 2:
+        rights |= 1 << 13  # refer: renaming across folders
+    if abi >= 3:
+        rights |= 1 << 14  # truncate
+    if abi >= 5:
+        rights |= 1 << 15  # ioctl on devices
+    return rights
+
+
+def build_landlock_ruleset(abi: int, read_paths: Iterable[str], write_paths: Iterable[str]) -> int:
+    """A ruleset fd: read-only below `read_paths`, everything below `write_paths`, TCP and
+    signals outside the sandbox denied (ABI >= 4, >= 6). Returns -1 when it cannot be built."""
+    handled = landlock_fs_rights(abi)
+    attributes = RulesetAttributes(handled, 3 if abi >= 4 else 0, 2 if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attributes), ctypes.c_size_t(size),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        return -1
+    for rights, paths in ((READ_RIGHTS, read_paths), (handled, write_paths)):
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            allowed = rights if os.path.isdir(path) else rights & FILE_RIGHTS_ALL
+            rule = PathBeneath(allowed & handled, fd)
+            result = libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
+                                  ctypes.byref(rule), ctypes.c_uint32(0))
+            os.close(fd)
+            if result < 0:
+                os.close(ruleset)
+                return -1
+    return int(ruleset)
+
+
+def restrict_landlock(ruleset: int) -> bool:
+    """Enforce the ruleset on this process and every thread or child it makes later."""
+    return libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+
+
+def module_roots(hidden: Sequence[Path]) -> list[str]:
+    """Folders of the packages this process imported (numpy, torch, their bundled libraries),
+    never one inside a hidden path: the child may read what the zygote loaded, nothing else."""
+    hidden_resolved = [Path(path).resolve() for path in hidden]
+    library_folders = {Path(entry).resolve() for entry in sys.path if entry and os.path.isdir(entry)}
+    roots: set[str] = set()
+    for module in list(sys.modules.values()):
+        filename = getattr(module, "__file__", None)
+        if not filename:
+            continue
+        path = Path(filename).resolve()
+        containing = [folder for folder in library_folders if path.is_relative_to(folder)]
+        if containing:  # the top-level package folder (or the single-file module) under sys.path
+            folder = max(containing, key=lambda candidate: len(candidate.parts))
+            root = folder / path.relative_to(folder).parts[0]
+        else:
+            root = path
+        if any(root.is_relative_to(secret) or secret.is_relative_to(root) for secret in hidden_resolved):
+            continue  # the grader's own package: the child runs its already-loaded code only
+        roots.add(str(root))
+        for bundled in root.parent.glob(root.name + ".libs"):  # numpy.libs: vendored BLAS
+            roots.add(str(bundled))
+    return sorted(roots)
+
+
+def system_read_paths() -> list[str]:
+    """The interpreter's standard library and the system's shared libraries."""
+    standard = Path(os.__file__).resolve().parent
+    candidates = [str(standard), str(Path(sys.executable).resolve().parent), "/usr/lib", "/lib", "/lib64",
+                  "/usr/lib64", "/usr/share/zoneinfo", "/etc/ld.so.cache", "/etc/localtime", "/dev/urandom",
+                  "/dev/zero", "/sys/devices/system/cpu"]
+    return [path for path in candidates if os.path.exists(path)]
+
+
+def build_seccomp_filter(allow_processes: bool) -> object | None:
+    """A deny-list filter (pyseccomp) for syscalls no graded function needs; None if unavailable."""
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, OSError):
+        return None
+    deny = seccomp.ERRNO(errno.EPERM)
+    try:
+        rules = seccomp.SyscallFilter(seccomp.ALLOW)
+        # Any socket but AF_UNIX: UDP escapes Landlock, raw sockets reach the host network.
+        rules.add_rule(deny, "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX))
+        names = ["execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2",
+                 "unshare", "setns", "pivot_root", "chroot", "bpf", "perf_event_open", "io_uring_setup",
+                 "io_uring_enter", "io_uring_register", "keyctl", "add_key", "request_key", "init_module",
+                 "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot", "swapon",
+                 "swapoff", "userfaultfd", "open_by_handle_at", "name_to_handle_at", "acct", "settimeofday",
+                 "clock_settime", "quotactl", "syslog", "fanotify_init"]
+        if not allow_processes:
+            names += ["fork", "vfork"]
+            # Threads (torch, OpenBLAS) stay allowed; a clone without CLONE_THREAD is a process.
+            rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+        for name in names:
+            try:
+                rules.add_rule(deny, name)
+            except (OSError, RuntimeError, ValueError):
+                continue  # a syscall this architecture lacks
+        # glibc falls back from clone3 to clone on ENOSYS, where the flag check above applies.
+        rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return rules
+
+
+def drop_capabilities() -> bool:
+    """Empty the bounding, ambient, effective, permitted and inheritable sets (root stays uid 0,
+    because the interpreter lives in root's 0700 home on CI, but loses mount, chown, raw I/O)."""
+    try:
+        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except (OSError, ValueError):
+        last = 40
+    for capability in range(last + 1):
+        prctl(PR_CAPBSET_DROP, capability)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    return libc.capset(header, data) == 0
+
+
+def unshare_namespaces() -> list[str]:
+    """New network, IPC and UTS namespaces (a user namespace first when not root): no loopback
+    to reach the grader's services over TCP or UDP, no shared memory segments."""
+    flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+    if os.geteuid() != 0:
+        uid, gid = os.geteuid(), os.getegid()
+        if libc.unshare(CLONE_NEWUSER | flags) != 0:
+            return []
+        try:
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+        except OSError:
+            pass
+        return ["user-namespace", "network-namespace", "ipc-namespace", "uts-namespace"]
+    if libc.unshare(flags) != 0:
+        return []
+    return ["network-namespace", "ipc-namespace", "uts-namespace"]
+
+
+def set_limits(cpu_seconds: int, address_space: int | None, open_files: int, file_bytes: int,
+               processes: int | None) -> None:
+    """Apply rlimits; CPU soft < hard so a loop gets SIGXCPU first and SIGKILL after."""
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+    if processes is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    if address_space is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+
+def virtual_memory_size() -> int:
+    """This process's VmSize in bytes: RLIMIT_AS counts the preloaded libraries too."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    return 0

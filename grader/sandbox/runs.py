@@ -1,0 +1,247 @@
+"""The grader's side of one child: send the job, read frames under wall-clock deadlines.
+
+A problem that hangs, crashes or exits costs that problem only: the run reports where it
+stopped so `Sandbox` can go on in a fresh child. Deadlines are per stage (loading, then each
+problem); when one passes, the zygote kills the child's whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from grader.errors import SandboxError
+from grader.models import CallPlan, CallResult, ExecutionError, Limits, ProblemOutcome
+
+from . import decode
+from .protocol import Frame, FrameReader, ProtocolViolation, encode_frame, write_all
+
+START_TIMEOUT = 60.0
+EXIT_GRACE = 5.0
+
+
+@dataclass
+class RunResult:
+    """What one child got through: layers, loading, finished problems, where it stopped."""
+
+    layers: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    load_error: ExecutionError | None = None
+    outcomes: dict[str, ProblemOutcome] = field(default_factory=dict)
+    stopped_at: int | None = None  # the first problem not finished; None when all are
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@dataclass
+class Progress:
+    """Where the child is: loading (problem None) or inside plans[problem]."""
+
+    plans: Sequence[CallPlan]
+    problem: int | None = None
+    next_problem: int = 0
+    function_used: str | None = None
+    results: list[CallResult] = field(default_factory=list)
+    problem_error: ExecutionError | None = None
+    loaded: bool = False
+    done: bool = False
+
+
+def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limits, stderr: bytes) -> ExecutionError:
+    """The error kind and words for a child that stopped without finishing `stage`."""
+    number, code = exited.get("signal"), exited.get("exit_code")
+    detail = stderr.decode("utf-8", "replace")[-2000:]
+    if killed_for_time:
+        seconds = limits.load_timeout_seconds if stage == "loading" else limits.timeout_seconds
+        return ExecutionError("timeout", f"{stage} took longer than {seconds:g} s and was stopped", detail=detail)
+    if number in (signal.SIGXCPU, signal.SIGKILL):
+        return ExecutionError("timeout", f"{stage} used up its CPU time and was stopped", detail=detail)
+    if number is not None:
+        if "bad_alloc" in detail or "MemoryError" in detail or "Cannot allocate memory" in detail:
+            return ExecutionError("memory", f"{stage} ran out of memory", detail=detail)
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        return ExecutionError("crash", f"the process crashed with {name} during {stage}", detail=detail)
+    return ExecutionError("exit", f"the process exited with status {code} during {stage} "
+                          "(sys.exit or os._exit in the submission)", detail=detail)
+
+
+class ChildRun:
+    """One child's run, from the `run` request to the zygote's `exited` report."""
+
+    def __init__(self, control: socket.socket, reader: FrameReader, plans: Sequence[CallPlan], limits: Limits,
+                 start: int = 0) -> None:
+        self.control, self.control_reader, self.limits = control, reader, limits
+        self.progress = Progress(plans, next_problem=start)
+        self.result = RunResult()
+        self.output_cap = limits.output_kib * 1024
+        self.result_reader = FrameReader()
+
+    def run(self, job_frame: bytes) -> RunResult:
+        write_all(self.control.fileno(), job_frame)
+        fds = self.wait_started()
+        try:
+            exited, killed_for_time, violation = self.pump(*fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.finish(exited, killed_for_time, violation)
+        return self.result
+
+    def wait_started(self) -> list[int]:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.control_reader.pending:
+            self.control.settimeout(max(deadline - time.monotonic(), 0.001))
+            try:
+                data, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 3)
+            except (TimeoutError, OSError) as error:
+                raise SandboxError(f"the sandbox zygote did not start a child: {error}",
+                                   hint="see the zygote's stderr; is the machine out of processes?") from None
+            if not data:
+                raise SandboxError("the sandbox zygote exited unexpectedly", hint="rerun; report it if it repeats")
+            self.control_reader.pending.extend(self.control_reader.feed(data))
+            if fds:
+                self.control.settimeout(None)
+                started = self.control_reader.pending.pop(0) if self.control_reader.pending else None
+                if started is None or started.header.get("event") != "started":
+                    raise SandboxError("the sandbox zygote sent pipes without a `started` message")
+                return fds
+        raise SandboxError("the sandbox zygote answered without the child's pipes")
+
+    def pump(self, result_fd: int, stdout_fd: int, stderr_fd: int) -> tuple[dict, bool, str | None]:
+        """Read every channel until the zygote reports the child gone; enforce deadlines."""
+        selector = selectors.DefaultSelector()
+        for fd in (result_fd, stdout_fd, stderr_fd):
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        selector.register(self.control.fileno(), selectors.EVENT_READ)
+        deadline = time.monotonic() + self.limits.load_timeout_seconds
+        killed_for_time, kill_sent, violation = False, False, None
+        exited: dict | None = None
+        buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
+        while exited is None:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0 and not kill_sent:
+                killed_for_time = not self.progress.done
+                self.kill()
+                kill_sent = True
+            for key, _ in selector.select(max(timeout, 0.0) if not kill_sent else None):
+                fd = key.fd
+                if fd == self.control.fileno():
+                    exited = self.read_control()
+                    continue
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    selector.unregister(fd)
+                elif fd == result_fd:
+                    boundary = False
+                    try:
+                        for frame in self.result_reader.feed(data):
+                            boundary |= self.handle(frame)
+                    except ProtocolViolation as error:
+                        violation = str(error)
+                        selector.unregister(fd)
+                    if violation and not kill_sent:
+                        self.kill()
+                        kill_sent = True
+                    if boundary and not kill_sent:
+                        limit = EXIT_GRACE if self.progress.done else self.limits.timeout_seconds
+                        deadline = time.monotonic() + limit
+                else:
+                    buffer = buffers[fd]
+                    buffer.extend(data[: max(self.output_cap - len(buffer), 0)])
+                    if len(buffer) >= self.output_cap:
+                        selector.unregister(fd)  # closing on return gives a flooding child EPIPE
+        selector.close()
+        self.result.stdout, self.result.stderr = bytes(buffers[stdout_fd]), bytes(buffers[stderr_fd])
+        return exited, killed_for_time, violation
+
+    def kill(self) -> None:
+        write_all(self.control.fileno(), encode_frame({"op": "kill"}))
+
+    def read_control(self) -> dict:
+        while not self.control_reader.pending:
+            data = self.control.recv(1 << 16)
+            if not data:
+                raise SandboxError("the sandbox zygote died while a child was running",
+                                   hint="rerun; report it with the submission if it repeats")
+            self.control_reader.pending.extend(self.control_reader.feed(data))
+        frame = self.control_reader.pending.pop(0)
+        if frame.header.get("event") != "exited":
+            raise SandboxError(f"unexpected zygote message {frame.header.get('event')!r}")
+        return frame.header
+
+    def handle(self, frame: Frame) -> bool:
+        """Apply one frame; True when a stage ended (its successor's deadline starts now)."""
+        event, progress, plans = frame.header.get("event"), self.progress, self.progress.plans
+        if event == "ready" and not self.result.layers and not progress.loaded:
+            self.result.layers = decode.string_list(frame.header.get("isolation"), 30)
+            return False
+        if event == "loaded" and not progress.loaded and self.result.layers:
+            progress.loaded = True
+            self.result.notes = decode.string_list(frame.header.get("notes"))
+            self.result.load_error = decode.error(frame.header.get("error"))
+            return True
+        if event == "problem" and progress.loaded and progress.problem is None and not progress.done:
+            index = progress.next_problem
+            if index >= len(plans) or frame.header.get("problem_id") != plans[index].problem_id:
+                raise ProtocolViolation("problem frame out of order")
+            used = frame.header.get("function_used")
+            if used is not None and used not in plans[index].names:
+                raise ProtocolViolation("function_used is not one of the names asked for")
+            progress.problem, progress.function_used, progress.results = index, used, []
+            progress.problem_error = decode.error(frame.header.get("error"))
+            return False
+        if event == "case" and progress.problem is not None:
+            plan = plans[progress.problem]
+            if frame.header.get("index") != len(progress.results) or len(progress.results) >= len(plan.cases):
+                raise ProtocolViolation("case frame out of order")
+            progress.results.append(decode.case_result(frame, plan.call))
+            return False
+        if event == "problem-done" and progress.problem is not None:
+            plan = plans[progress.problem]
+            if progress.problem_error is None and len(progress.results) != len(plan.cases):
+                raise ProtocolViolation("problem ended before every case was answered")
+            self.result.outcomes[plan.problem_id] = ProblemOutcome(
+                plan.problem_id, progress.function_used, tuple(progress.results), progress.problem_error)
+            progress.problem, progress.next_problem = None, progress.problem + 1
+            return True
+        if event == "done" and progress.loaded and progress.problem is None and progress.next_problem == len(plans):
+            progress.done = True
+            return True
+        raise ProtocolViolation(f"unexpected frame {str(event)[:40]!r} (a forged or out-of-order message)")
+
+    def finish(self, exited: dict, killed_for_time: bool, violation: str | None) -> None:
+        """Attribute an unfinished stage to the error that ended it."""
+        progress, result = self.progress, self.result
+        if progress.done or (progress.loaded and result.load_error is not None):
+            return
+        if progress.loaded and progress.problem is None and progress.next_problem >= len(progress.plans):
+            return  # every problem answered; the child died on its way out
+        stage = "loading" if not progress.loaded else \
+            f"problem {progress.plans[progress.problem if progress.problem is not None else progress.next_problem].problem_id}"
+        if violation is not None:
+            failure = ExecutionError("invalid-output", f"the submission wrote malformed data to the grader's "
+                                     f"private result channel during {stage}", detail=violation)
+        else:
+            failure = describe_exit(exited, stage, killed_for_time, self.limits, result.stderr)
+        if not progress.loaded:
+            result.load_error = failure
+            return
+        index = progress.problem if progress.problem is not None else progress.next_problem
+        if index >= len(progress.plans):
+            return
+        plan = progress.plans[index]
+        answered = progress.results if progress.problem is not None else []
+        filler = [CallResult(error=failure)] * (len(plan.cases) - len(answered))
+        function_used = progress.function_used if progress.problem is not None else None
+        result.outcomes[plan.problem_id] = ProblemOutcome(plan.problem_id, function_used,
+                                                          tuple(answered) + tuple(filler), failure)
+        result.stopped_at = index + 1 if index + 1 < len(progress.plans) else None

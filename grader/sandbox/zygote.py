@@ -1,0 +1,190 @@
+"""The fork-server process: preload numpy (and torch), prepare isolation once, fork per run.
+
+Started fresh by `Sandbox` with `python -m grader.sandbox.zygote CONFIG` before the grader
+loads any answer, so a child's inherited memory holds no secret. It never runs a parallel
+torch op (a started OpenMP pool hangs forked children) and, as child subreaper, kills and
+reaps every process a run leaves behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import child, isolation
+from .protocol import TRUSTED_MAX_BLOBS, FrameReader, encode_frame, read_frame_blocking, write_all
+
+HIGH_FD = 10  # keep prepared fds clear of 0-3, which each child rewires
+
+
+@dataclass
+class ZygoteState:
+    """What every child inherits: prepared layers and where its work folders live."""
+
+    pid: int
+    base: str
+    landlock_abi: int = 0
+    ruleset: int = -1
+    cuda_ruleset: int = -1
+    seccomp_filter: object | None = None
+    namespaces: bool = True
+    virtual_memory: int = 0
+    hidden: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def move_high(fd: int) -> int:
+    if fd < 0:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, HIGH_FD)
+    os.close(fd)
+    return moved
+
+
+def prepare(config: dict) -> ZygoteState:
+    """Preload libraries, then build the Landlock rulesets and the seccomp filter once."""
+    if config.get("preload_torch"):
+        try:
+            import torch  # noqa: F401  (loaded, never computed with: see module docstring)
+        except ImportError:
+            pass
+    import ctypes, math, random, functools, itertools, collections, typing, copy, dataclasses  # noqa: F401, E401
+    state = ZygoteState(pid=os.getpid(), base=tempfile.mkdtemp(prefix="grader-sandbox-"))
+    package_root = Path(child.__file__).resolve().parents[2]
+    state.hidden = [str(package_root)] + list(config.get("hidden", []))
+    # The grader's package is loaded already; the child must not read its files (or reference/).
+    excluded = [package_root / "grader", package_root / "reference"]
+    read_paths = isolation.system_read_paths() + isolation.module_roots(excluded)
+    for hidden in config.get("hidden", []):
+        for allowed in read_paths:
+            if Path(hidden).resolve().is_relative_to(Path(allowed).resolve()):
+                state.warnings.append(f"hidden path {hidden} lies inside the readable library folder {allowed}")
+    write_paths = [state.base, os.devnull]
+    state.landlock_abi = isolation.landlock_abi()
+    if state.landlock_abi:
+        state.ruleset = move_high(isolation.build_landlock_ruleset(state.landlock_abi, read_paths, write_paths))
+        if os.path.exists("/dev/nvidiactl"):  # CUDA needs its device nodes, /proc and /sys
+            devices = [str(path) for path in Path("/dev").glob("nvidia*")]
+            state.cuda_ruleset = move_high(isolation.build_landlock_ruleset(
+                state.landlock_abi, read_paths + ["/proc", "/sys"], write_paths + devices))
+    state.seccomp_filter = isolation.build_seccomp_filter(bool(config.get("allow_processes")))
+    if state.seccomp_filter is None:
+        state.warnings.append("seccomp is unavailable: exec, fork and raw sockets are not blocked")
+    return state
+
+
+def kill_descendants() -> None:
+    """Kill and reap every process left under this subreaper (setsid escapees included)."""
+    for _ in range(1000):
+        children: set[int] = set()
+        for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+            try:
+                children.update(int(pid) for pid in (task / "children").read_text().split())
+            except (OSError, ValueError):
+                continue
+        if not children:
+            break
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: list[bytes], state: ZygoteState) -> bool:
+    """Fork one child for a job, hand its pipes to the parent, wait, clean up.
+
+    Returns False when the parent went away (the zygote should exit)."""
+    arrays = [np.load(io.BytesIO(blob), allow_pickle=False) for blob in blobs]
+    workdir = tempfile.mkdtemp(dir=state.base)
+    result_read, result_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    stderr_read, stderr_write = os.pipe()
+    state.virtual_memory = isolation.virtual_memory_size()
+    pid = os.fork()
+    if pid == 0:
+        child.main(header["job"], arrays, (result_write, stdout_write, stderr_write), workdir, state)
+    try:
+        os.setpgid(pid, pid)  # both sides set it: no window where killpg misses the child
+    except OSError:
+        pass
+    for fd in (result_write, stdout_write, stderr_write):
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    socket.send_fds(control, [encode_frame({"event": "started", "pid": pid})], [result_read, stdout_read, stderr_read])
+    for fd in (result_read, stdout_read, stderr_read):
+        os.close(fd)
+    killed, alive = False, True
+    status = 0
+    while True:
+        ready, _, _ = select.select([control.fileno(), pidfd], [], [])
+        if pidfd in ready:
+            _, status = os.waitpid(pid, 0)
+            break
+        frame = read_frame_blocking(control.fileno(), reader)
+        if frame is None:
+            alive = False
+        if frame is None or frame.header.get("op") == "kill":
+            killed = True
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                os.kill(pid, signal.SIGKILL)
+    os.close(pidfd)
+    try:
+        os.killpg(pid, signal.SIGKILL)  # stragglers left in the group
+    except (ProcessLookupError, PermissionError):
+        pass
+    kill_descendants()
+    shutil.rmtree(workdir, ignore_errors=True)
+    exited = {"event": "exited", "killed": killed,
+              "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+              "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
+    if alive:
+        write_all(control.fileno(), encode_frame(exited))
+    return alive
+
+
+def main() -> None:
+    """Serve run requests on the control socket until the parent closes it."""
+    config = json.loads(sys.argv[1])
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+    control = socket.socket(fileno=move_high(int(config["control_fd"])))
+    state = prepare(config)
+    reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
+    write_all(control.fileno(), encode_frame({"event": "hello", "pid": state.pid, "landlock_abi": state.landlock_abi,
+                                              "warnings": state.warnings}))
+    try:
+        while True:
+            frame = read_frame_blocking(control.fileno(), reader)
+            if frame is None:
+                break
+            if frame.header.get("op") != "run":
+                continue  # a late `kill` for a child that had already exited
+            if not run_one(control, reader, frame.header, frame.blobs, state):
+                break
+    finally:
+        kill_descendants()
+        shutil.rmtree(state.base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Score: the rubric's policy turns a check and a diagnosis into a `Verdict` (points, status, cases).
+
+Nothing about points is decided here: full credit, deductions, unexplained and error credit,
+and the note credit all come from the `ProblemRubric`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from grader.errors import RubricError, UsageError
+from grader.models import (Case, CaseCheck, Diagnosis, ExecutionError, FailingCase, ManualItem,
+                           ProblemCheck, ProblemKey, ProblemOutcome, Status, Value, Verdict)
+from grader.rubric import ManualRubric, ProblemRubric
+
+#: How many failing cases a verdict shows; more teaches nothing a student can act on.
+MAX_FAILING = 5
+
+#: A markdown heading line: its level (number of #) and its text.
+HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def plain(value: object) -> object:
+    """A value as JSON-ready data: arrays and tuples become lists; NaN and inf become strings.
+
+    Strict JSON has no NaN; a report must still show that the student returned one.
+    """
+    if isinstance(value, np.ndarray):
+        return plain(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(name): plain(item) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "NaN"
+        if math.isinf(number):
+            return "Infinity" if number > 0 else "-Infinity"
+        return number
+    return value
+
+
+def replay_command(student: str | Path, problem_id: str, arguments: Mapping[str, object]) -> str:
+    """One shell command that reruns a case: `grader replay PATH PROBLEM --args 'JSON'`."""
+    payload = json.dumps(plain(arguments), separators=(", ", ": "))
+    return f"grader replay {shlex.quote(str(student))} {shlex.quote(problem_id)} --args {shlex.quote(payload)}"
+
+
+def _got(case_check: CaseCheck) -> object:
+    """What the student gave back, for a report: the value, or the failure in words."""
+    error = case_check.error
+    if error is not None:
+        return f"{error.exception_type or error.kind}: {error.message}"
+    return plain(case_check.got)
+
+
+def failing_cases(key: ProblemKey, check: ProblemCheck, student: str,
+                  shrunk: tuple[Case, Value, Value] | None) -> tuple[FailingCase, ...]:
+    """Up to `MAX_FAILING` failing cases, the shrunk one first when the pipeline found one."""
+    shown: list[FailingCase] = []
+    if shrunk is not None:
+        case, expected, got = shrunk
+        shown.append(FailingCase(plain(case.arguments), plain(expected), plain(got), case.tag,  # type: ignore[arg-type]
+                                 replay_command(student, key.problem_id, case.arguments), shrunk=True))
+    for case_check in check.checks:
+        if len(shown) >= MAX_FAILING:
+            break
+        if case_check.passed or case_check.case.tag == "probe":
+            continue
+        arguments = case_check.case.arguments
+        shown.append(FailingCase(plain(arguments), plain(case_check.expected), _got(case_check),  # type: ignore[arg-type]
+                                 case_check.case.tag, replay_command(student, key.problem_id, arguments)))
+    return tuple(shown)
+
+
+def _deduction(problem_rubric: ProblemRubric, misconception_id: str) -> float:
+    policy = problem_rubric.misconceptions.get(misconception_id)
+    if policy is None:
+        raise RubricError("rubric", f"problems.{problem_rubric.problem_id}.misconceptions.{misconception_id}",
+                          "no deduction is set for this catalogued misconception",
+                          hint=f'add `"{misconception_id}" = {{ deduction = 0.25 }}` to the problem\'s misconceptions')
+    return policy.deduction
+
+
+def _status(score: float) -> Status:
+    return "partial" if score > 0 else "incorrect"
+
+
+def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, diagnosis: Diagnosis,
+          outcome: ProblemOutcome, *, shrunk: tuple[Case, Value, Value] | None = None,
+          student: str = "SUBMISSION") -> Verdict:
+    """The verdict of one problem under the rubric's policy."""
+    points = problem_rubric.points
+    scored = [c for c in check.checks if c.case.tag != "probe"]
+    passed, total = check.passed, check.total
+    notes = tuple(dict.fromkeys(r.note for r in outcome.results if r.note))
+    common = dict(problem_id=key.problem_id, title=key.title, max_score=points,
+                  function=outcome.function_used, passed=passed, total=total)
+    if outcome.function_used is None:
+        return Verdict(status="missing", score=0.0, error=outcome.error, **common)  # type: ignore[arg-type]
+    problem_error = outcome.error or _every_case_failed(scored)
+    if problem_error is not None:
+        return Verdict(status="error", score=points * problem_rubric.error_credit, error=problem_error,
+                       explanation=diagnosis.explanation, notes=notes, cluster_key=diagnosis.cluster_key,
+                       failing=failing_cases(key, check, student, None), **common)  # type: ignore[arg-type]
+    if passed == total:
+        check_notes = tuple(dict.fromkeys(c.note for c in scored if c.note))
+        credit = problem_rubric.note_credit if check_notes else 1.0
+        return Verdict(status="correct", score=points * credit, notes=check_notes + notes, **common)  # type: ignore[arg-type]
+    failing = failing_cases(key, check, student, shrunk)
+    if diagnosis.misconceptions:
+        deductions = sum(_deduction(problem_rubric, identifier) for identifier in diagnosis.misconceptions)
+        value = points * max(0.0, 1.0 - deductions)
+        feedback = tuple(key.entry(identifier).feedback for identifier in diagnosis.misconceptions)
+        return Verdict(status=_status(value), score=value, misconceptions=diagnosis.misconceptions,
+                       explanation=diagnosis.explanation, feedback=feedback, failing=failing,
+                       notes=notes, **common)  # type: ignore[arg-type]
+    value = points * problem_rubric.unexplained_credit * (passed / total if total else 0.0)
+    return Verdict(status=_status(value), score=value, explanation=diagnosis.explanation,
+                   failing=failing, notes=notes, cluster_key=diagnosis.cluster_key, **common)  # type: ignore[arg-type]
+
+
+def _every_case_failed(scored: Sequence[CaseCheck]) -> ExecutionError | None:
+    """When no case produced a value, the function is broken as a whole: an error verdict."""
+    if scored and all(c.error is not None for c in scored):
+        return scored[0].error
+    return None
+
+
+# --------------------------------------------------------------------------- manual items
+
+
+def find_section(heading: str, texts: Sequence[str]) -> str:
+    """The student's section whose heading matches `heading` (a regex, case-insensitive).
+
+    The section runs to the next heading of the same or a higher level; headings inside code
+    fences do not count (a `# comment` in a code block is no heading).
+    """
+    pattern = re.compile(heading, re.IGNORECASE)
+    lines = "\n\n".join(texts).splitlines()
+    start: int | None = None
+    level = 0
+    in_fence = False
+    for number, line in enumerate(lines):
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        match = None if in_fence else HEADING.match(line)
+        if match is None:
+            continue
+        if start is None:
+            if pattern.search(match.group(2)):
+                start, level = number, len(match.group(1))
+        elif len(match.group(1)) <= level:
+            return "\n".join(lines[start:number]).strip()
+    return "\n".join(lines[start:]).strip() if start is not None else ""
+
+
+def score_manual(manual_rubric: ManualRubric, texts: Sequence[str], awarded: float | None,
+                 comment: str) -> ManualItem:
+    """A manual item with the student's own text beside it; points only once a person awards them."""
+    if awarded is not None and not 0.0 <= awarded <= manual_rubric.points:
+        raise UsageError(f"{manual_rubric.item_id}: {awarded} points awarded, but the item is worth "
+                         f"0 to {manual_rubric.points}",
+                         hint="award a number of points within the item's range")
+    return ManualItem(item_id=manual_rubric.item_id, title=manual_rubric.title,
+                      max_score=manual_rubric.points, score=awarded, comment=comment,
+                      student_text=find_section(manual_rubric.heading, texts))

@@ -1,0 +1,202 @@
+"""Find submissions in a folder and read each into a `Submission`, never executing anything.
+
+An entry is a file (`alice.py`, `alice.ipynb`) or a folder (`alice/`); the student id is
+its name. In a folder the graded file is the module or notebook whose code defines the most
+interface function names (parsed with `ast`); ties go to the first path in alphabetical
+order. Unreadable input becomes `Submission.error`, never an exception.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from collections.abc import Collection
+from pathlib import Path
+
+import nbformat
+
+from grader.errors import SubmissionsError
+from grader.models import ExecutionError, SourceUnit, Submission
+
+#: The interface of PROBLEMS.md and its usual aliases: what makes a file "the solution".
+INTERFACE_NAMES = frozenset({
+    "mlp_params", "count_mlp_params", "cnn_params", "count_cnn_params", "build_cnn", "softmax",
+    "softmax_jacobian", "softmax_grad", "cross_entropy_grad", "ce_grad", "cross_entropy_gradient"})
+CODE_SUFFIXES = (".py", ".ipynb")
+IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
+#: Cell magics whose body is Python (kept); any other `%%` cell (bash, html, writefile) is dropped.
+PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+MAGIC_LINE = re.compile(r"^(\s*)(%|!|\?)|^\s*[\w.]+\?\??\s*$|^\s*\w+\s*=\s*[%!]")
+
+
+def ignored(path: Path) -> bool:
+    name = path.name
+    return name.startswith(".") or name in IGNORED_FOLDERS or name.upper().startswith("README")
+
+
+def discover(folder: Path) -> list[Path]:
+    """One entry per student, sorted by name; dotfiles, `__pycache__` and README* are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SubmissionsError(f"submissions folder {folder} does not exist or is not a folder",
+                               hint="pass the folder holding one file or folder per student")
+    entries = sorted((path for path in folder.iterdir() if not ignored(path)), key=lambda path: path.name)
+    seen: dict[str, Path] = {}
+    for entry in entries:
+        student = student_id(entry)
+        if student in seen:
+            raise SubmissionsError(f"two entries for student {student!r}: {seen[student].name} and {entry.name}",
+                                   hint="keep one of them (a student's folder or their single file)")
+        seen[student] = entry
+    return entries
+
+
+def student_id(entry: Path) -> str:
+    return entry.stem if entry.is_file() else entry.name
+
+
+def unreadable(entry: Path, message: str, digest: str = "") -> Submission:
+    return Submission(student_id=student_id(entry), path=entry, entry=None, kind=None, units=(), texts=(),
+                      notes=(), digest=digest, error=ExecutionError("unreadable", message))
+
+
+def read_text(path: Path, max_bytes: int, digest: "hashlib._Hash") -> str:
+    """UTF-8 text of a file, or ValueError with a message a student understands."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
+    data = path.read_bytes()
+    digest.update(path.name.encode() + b"\0" + data)
+    if b"\0" in data:
+        raise ValueError(f"{path.name} is a binary file, not Python source or a notebook")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+
+
+def clean_cell(source: str, label: str, notes: list[str]) -> str | None:
+    """A code cell without IPython syntax: magics and shell lines become `pass` (keeping
+    indentation valid); a non-Python cell magic drops the cell. None when nothing is left."""
+    stripped = source.lstrip()
+    if stripped.startswith("%%"):
+        magic = stripped[2:].split(None, 1)[0] if len(stripped) > 2 else ""
+        body = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        if magic not in PYTHON_CELL_MAGICS:
+            notes.append(f"{label}: removed a %%{magic} cell (not Python)")
+            return None
+        notes.append(f"{label}: removed %%{magic}, kept the cell's code")
+        source = body
+    lines = []
+    for line in source.splitlines():
+        match = MAGIC_LINE.match(line)
+        if match:
+            indent = re.match(r"\s*", line).group(0)  # type: ignore[union-attr]
+            notes.append(f"{label}: removed {line.strip()[:60]!r}")
+            lines.append(indent + "pass")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def read_notebook(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[list[SourceUnit], list[str], list[str]]:
+    """Code cells (as units, labelled by position in the notebook), markdown texts, notes."""
+    text = read_text(path, max_bytes, digest)
+    try:
+        notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
+    except Exception as error:  # nbformat raises NotJSONError, ValueError, KeyError, ...
+        raise ValueError(f"{path.name} is not a readable notebook: {str(error)[:200]}") from None
+    units, texts, notes = [], [], []
+    for position, cell in enumerate(notebook.get("cells", []), start=1):
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        label = f"cell {position}"
+        if cell.get("cell_type") == "markdown":
+            texts.append(source)
+        elif cell.get("cell_type") == "code" and source.strip():
+            cleaned = clean_cell(source, label, notes)
+            if cleaned is not None and cleaned.strip():
+                units.append(SourceUnit(label, cleaned))
+    return units, texts, notes
+
+
+def defined_names(units: list[SourceUnit]) -> set[str]:
+    """Top-level function (and assigned) names in the units; cells that do not parse count nothing."""
+    names: set[str] = set()
+    for unit in units:
+        try:
+            tree = ast.parse(unit.code)
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+def read_file(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[str, list[SourceUnit], list[str], list[str]]:
+    if path.suffix == ".ipynb":
+        units, texts, notes = read_notebook(path, max_bytes, digest)
+        return "notebook", units, texts, notes
+    if path.suffix == ".py":
+        return "module", [SourceUnit(path.name, read_text(path, max_bytes, digest))], [], []
+    raise ValueError(f"{path.name} is neither a Python module (.py) nor a notebook (.ipynb)")
+
+
+def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] = INTERFACE_NAMES) -> Submission:
+    """Read one student's entry; unreadable input gives `Submission.error`, never an exception."""
+    entry = Path(entry)
+    digest = hashlib.sha256()
+    try:
+        if entry.is_file():
+            kind, units, texts, notes = read_file(entry, max_bytes, digest)
+            notes = [f"graded {entry.name}"] + notes
+            graded = entry
+        elif entry.is_dir():
+            graded, kind, units, texts, notes = load_folder(entry, max_bytes, digest, interface)
+        else:
+            return unreadable(entry, f"{entry.name} is neither a file nor a folder")
+    except (OSError, ValueError) as error:
+        return unreadable(entry, str(error), digest.hexdigest())
+    return Submission(student_id=student_id(entry), path=entry, entry=graded, kind=kind,  # type: ignore[arg-type]
+                      units=tuple(units), texts=tuple(texts), notes=tuple(notes), digest=digest.hexdigest())
+
+
+def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface: Collection[str]):
+    """Choose the graded file of a folder; hash every file (siblings are importable, so they matter)."""
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
+                   and not any(ignored(Path(part)) for part in path.relative_to(folder).parts))
+    notes: list[str] = []
+    candidates = []
+    texts: list[str] = []
+    total = 0
+    for path in files:
+        relative = path.relative_to(folder)
+        total += path.stat().st_size
+        if total > 4 * max_bytes:
+            raise ValueError(f"folder {folder.name} holds more than {4 * max_bytes / 1e6:.0f} MB")
+        if path.suffix in CODE_SUFFIXES:
+            try:
+                kind, units, cell_texts, cell_notes = read_file(path, max_bytes, digest)
+            except ValueError as error:
+                notes.append(f"ignored {relative}: {error}")
+                continue
+            score = len(defined_names(units) & set(interface))
+            candidates.append((-score, str(relative), path, kind, units, cell_texts, cell_notes))
+        elif path.suffix.lower() in (".md", ".txt"):
+            try:
+                texts.append(read_text(path, max_bytes, digest))
+            except ValueError as error:
+                notes.append(f"ignored {relative}: {error}")
+        else:
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    if not candidates:
+        raise ValueError(f"folder {folder.name} holds no readable .py or .ipynb file")
+    candidates.sort(key=lambda candidate: candidate[:2])
+    score, relative, path, kind, units, cell_texts, cell_notes = candidates[0]
+    notes.insert(0, f"graded {relative} (defines {-score} interface function(s)); "
+                    f"ignored {', '.join(candidate[1] for candidate in candidates[1:]) or 'no other code file'}")
+    return path, kind, units, cell_texts + texts, notes + cell_notes

@@ -1,0 +1,43 @@
+"""HW3 - parameter counting, softmax and its derivatives."""
+
+import numpy as np
+
+
+def mlp_params(N, L, h, n):
+    params = (3 * N**2 + 1) * h
+    params += (L - 1) * (h * h + h)
+    params += h * n                   # output layer: h inputs to each of the n outputs
+    return params
+
+
+def cnn_params(N, L, k, d, F, h, n_out):
+    # conv layers: the first sees the 3 RGB channels, the others see d channels; 1 bias per filter
+    total = (3 * k * k + 1) * d
+    total += (L - 1) * (d * k * k + 1) * d
+    # "same" padding keeps the size, every 2x2 max-pool halves it (no parameters in the pool)
+    side = N // 2**L
+    flat = d * side * side
+    # flatten -> first FC, then F-1 FC->FC transitions, then the output layer
+    total += (flat + 1) * h
+    total += (F - 1) * (h * h + h)
+    total += (h + 1) * n_out
+    return total
+
+
+def softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - np.max(z))  # shift by the max so exp never overflows
+    return e / np.sum(e)
+
+
+def softmax_jacobian(z):
+    p = softmax(z)
+    # dp_i/dz_k = p_i (delta_ik - p_k)
+    return np.diag(p) - np.outer(p, p)
+
+
+def cross_entropy_grad(z, y):
+    p = softmax(z)
+    y = np.asarray(y, dtype=np.float64)
+    # dL/dz = p * sum(y) - y  (= p - y for one-hot / normalised targets)
+    return p * np.sum(y) - y

@@ -1,0 +1,31 @@
+"""HW3. Problem 1 counts the output layer's weights from both sides."""
+import numpy as np
+
+
+def mlp_params(N, L, h, n):
+    weights_in = 3 * N * N * h + h
+    hidden = (L - 1) * (h * h + h)
+    output = (h + 1) * n
+    # the output nodes also store their incoming weights
+    output += n * h
+    return weights_in + hidden + output
+
+
+def cnn_params(N, L, k, d, F, h, n_out):
+    conv = (3 * k * k + 1) * d + (L - 1) * (d * k * k + 1) * d
+    flat = d * (N // 2**L) ** 2
+    return conv + (flat + 1) * h + (F - 1) * (h * h + h) + (h + 1) * n_out
+
+
+def softmax(z):
+    e = np.exp(z - np.max(z))
+    return e / e.sum()
+
+
+def softmax_jacobian(z):
+    p = softmax(z)
+    return np.diag(p) - np.outer(p, p)
+
+
+def cross_entropy_grad(z, y):
+    return softmax(z) * np.sum(y) - y

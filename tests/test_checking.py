@@ -1,0 +1,124 @@
+"""Checking: exact counts, arrays within tolerance, NaN only where the reference has it, modules."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from grader import cases, checking
+from grader.models import CallResult, ExecutionError, ProblemKey, ProblemOutcome
+from tests.test_cases import CONVENTIONS, ToyMlp, ToySoftmax, rubric_for
+
+
+def count_key() -> ProblemKey:
+    problem = ToyMlp()
+    return cases.public_key(problem, rubric_for(problem), CONVENTIONS)
+
+
+def array_key() -> ProblemKey:
+    problem = ToySoftmax()
+    return cases.public_key(problem, rubric_for(problem), CONVENTIONS)
+
+
+def outcome_of(key: ProblemKey, values: list[object]) -> ProblemOutcome:
+    return ProblemOutcome(key.problem_id, key.function, tuple(CallResult(value=v) for v in values))
+
+
+def test_counts_compare_exactly() -> None:
+    key = count_key()
+    right = list(key.expected)
+    wrong = [int(v) + 1 for v in right]  # type: ignore[arg-type]
+    assert checking.check(key, outcome_of(key, right)).passed == len(key.cases) - 4  # probes excluded
+    result = checking.check(key, outcome_of(key, wrong))
+    assert not any(c.passed for c in result.checks)
+
+
+def test_integral_float_is_accepted_with_a_note_and_other_types_are_wrong() -> None:
+    key = count_key()
+    counts = [int(v) for v in key.expected]  # type: ignore[arg-type]
+    expected = counts[0]
+    values = [float(counts[0]), counts[1] + 0.5, True, str(counts[3]), np.array(counts[4]), np.array([counts[5]])]
+    checks = checking.check(key, outcome_of(key, values + counts[len(values):])).checks
+    assert checks[0].passed and checks[0].note == f"returned {float(expected)!r}, a float; counts are integers"
+    assert not checks[1].passed and "not a whole number" in checks[1].note
+    assert not checks[2].passed and "a bool" in checks[2].note  # True is an int to Python, not a count
+    assert not checks[3].passed and "str" in checks[3].note
+    assert checks[4].passed  # a 0-d array is a scalar
+    assert not checks[5].passed and "shape (1,)" in checks[5].note
+
+
+def test_none_and_errors_fail_with_the_error_attached() -> None:
+    key = count_key()
+    crash = ExecutionError("exception", "division by zero", exception_type="ZeroDivisionError")
+    results = (CallResult(value=None), CallResult(error=crash)) + tuple(
+        CallResult(value=v) for v in key.expected[2:])
+    checks = checking.check(key, ProblemOutcome(key.problem_id, key.function, results)).checks
+    assert not checks[0].passed and checks[0].error == checking.RETURNED_NONE
+    assert not checks[1].passed and checks[1].error is crash
+    assert all(c.passed for c in checks[2:])
+
+
+def test_problem_level_error_fails_every_case_without_a_result() -> None:
+    key = count_key()
+    timeout = ExecutionError("timeout", "took longer than 5 s")
+    outcome = ProblemOutcome(key.problem_id, key.function, (CallResult(value=key.expected[0]),), error=timeout)
+    checks = checking.check(key, outcome).checks
+    assert checks[0].passed
+    assert all(not c.passed and c.error is timeout for c in checks[1:])
+
+
+def test_arrays_compare_by_shape_then_tolerance() -> None:
+    key = array_key()
+    right = [np.asarray(v) for v in key.expected]
+    nudged = [v * (1 + 1e-9) for v in right]
+    assert checking.check(key, outcome_of(key, nudged)).passed == len(key.cases)
+    off = [v + 1e-3 for v in right]
+    assert checking.check(key, outcome_of(key, off)).passed == 0
+    column = [v.reshape(-1, 1) for v in right]
+    checks = checking.check(key, outcome_of(key, column)).checks
+    assert not checks[0].passed and checks[0].note == "returned shape (3, 1); expected shape (3,)"
+    assert not checking.check(key, outcome_of(key, ["text"] * len(right))).checks[0].passed
+
+
+def test_lists_are_fine_and_the_parent_owns_a_float64_copy() -> None:
+    key = array_key()
+    student_array = np.asarray(key.expected[0]).astype(np.float32)
+    checks = checking.check(key, outcome_of(key, [student_array] + list(key.expected[1:]))).checks
+    assert checks[0].passed
+    assert checking.as_array(student_array) is not student_array
+    assert checking.as_array(student_array).dtype == np.float64  # type: ignore[union-attr]
+
+
+def test_nan_is_wrong_unless_the_reference_has_it_at_that_place() -> None:
+    expected = np.array([0.1, np.nan, np.inf])
+    assert checking.arrays_agree(np.array([0.1, np.nan, np.inf]), expected, 1e-6, 1e-9)
+    assert not checking.arrays_agree(np.array([0.1, np.nan, -np.inf]), expected, 1e-6, 1e-9)
+    assert not checking.arrays_agree(np.array([np.nan, np.nan, np.inf]), expected, 1e-6, 1e-9)
+    assert not checking.arrays_agree(np.array([0.1, 0.5, np.inf]), expected, 1e-6, 1e-9)
+    key = array_key()
+    overflow_index = next(i for i, c in enumerate(key.cases) if 757.0 in c.arguments["z"])  # type: ignore[operator]
+    values = list(key.expected)
+    values[overflow_index] = np.array([0.0, 0.0, np.nan, 0.0])
+    assert not checking.check(key, outcome_of(key, values)).checks[overflow_index].passed
+
+
+def test_modules_compare_parameters_exactly_and_output_shape() -> None:
+    key = replace(count_key(), kind="module",
+                  expected=tuple({"parameters": int(v), "output_shape": (2, 10)} for v in count_key().expected))  # type: ignore[arg-type]
+    right = [{"parameters": int(v["parameters"]), "output_shape": [2, 10]} for v in key.expected]  # type: ignore[index]
+    check = checking.check(key, outcome_of(key, right))  # type: ignore[arg-type]
+    assert check.passed == check.total and all(c.passed for c in check.checks)
+    wrong_shape = [dict(v, output_shape=(2, 9)) for v in right]
+    checks = checking.check(key, outcome_of(key, wrong_shape)).checks  # type: ignore[arg-type]
+    assert not checks[0].passed and "output has shape (2, 9)" in checks[0].note
+    wrong_count = [dict(v, parameters=v["parameters"] + 1) for v in right]  # type: ignore[operator]
+    assert checking.check(key, outcome_of(key, wrong_count)).passed == 0  # type: ignore[arg-type]
+
+
+def test_mutated_input_is_noted_on_a_passing_case() -> None:
+    key = count_key()
+    results = (CallResult(value=key.expected[0], mutated_input=True),) + tuple(
+        CallResult(value=v) for v in key.expected[1:])
+    check = checking.check(key, ProblemOutcome(key.problem_id, key.function, results))
+    assert check.checks[0].passed and check.checks[0].note == "changed its input array in place"

@@ -1,0 +1,118 @@
+"""The command line: help with examples, exit codes, and messages that never show a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = ROOT / "submissions"
+COMMANDS = ["run", "check", "report", "bundle", "init-ci", "replay", "reference", "rubric"]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-ci", "replay"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    code, output = invoke(command, "--help")
+    assert code == 0
+    assert "Example" in output
+
+
+def test_the_group_lists_every_command() -> None:
+    code, output = invoke("--help")
+    assert code == 0
+    for command in COMMANDS:
+        assert command in output
+
+
+def test_a_missing_submissions_folder_is_a_clear_error(tmp_path: Path) -> None:
+    code, output = invoke("run", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "nowhere" in output and "Traceback" not in output
+
+
+def test_a_rubric_typo_names_the_file_key_and_a_fix(tmp_path: Path) -> None:
+    original = (ROOT / "rubrics" / "dl-hw1.toml").read_text()
+    broken = tmp_path / "broken.toml"
+    broken.write_text(original.replace("[problems.p1]", "[problems.p1]\npionts = 3", 1))
+    code, output = invoke("rubric", "validate", str(broken))
+    assert code == 2
+    assert "broken.toml" in output and "pionts" in output and 'did you mean "points"' in output
+    assert "Traceback" not in output
+
+
+def test_an_unknown_problem_for_only_suggests_the_right_one(tmp_path: Path) -> None:
+    code, output = invoke("run", str(SUBMISSIONS), "--out", str(tmp_path / "out"), "--only", "p3d")
+    assert code == 2 and "p3d" in output and "Traceback" not in output
+
+
+def test_check_without_a_bundle_says_where_to_get_one(tmp_path: Path) -> None:
+    (tmp_path / "solution.py").write_text("def mlp_params(N, L, h, n):\n    return 0\n")
+    code, output = invoke("check", str(tmp_path))
+    assert code == 2
+    assert "public.json" in output and "Traceback" not in output
+
+
+def test_bundle_then_check_exits_zero_for_a_correct_repository(tmp_path: Path) -> None:
+    correct = SUBMISSIONS / "ada_lovelace.py"
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    shutil.copy(correct, repository / "homework.py")
+    code, output = invoke("bundle", "-o", str(repository / "public.json"))
+    assert code == 0, output
+    code, output = invoke("check", str(repository), "--format", "json")
+    assert code == 0, output
+    assert all(problem["status"] == "correct" for problem in json.loads(output)["problems"])
+
+
+def test_check_exits_one_and_annotates_a_wrong_repository(tmp_path: Path) -> None:
+    write_up = next(p for p in SUBMISSIONS.iterdir() if "write_up" in p.name)
+    repository = tmp_path / "repository"
+    if write_up.is_dir():
+        shutil.copytree(write_up, repository)
+    else:
+        repository.mkdir()
+        shutil.copy(write_up, repository / write_up.name)
+    invoke("bundle", "-o", str(repository / "public.json"))
+    code, output = invoke("check", str(repository), "--format", "github")
+    assert code == 1
+    assert "::error" in output and "input-as-layer" in output
+
+
+def test_init_ci_writes_a_workflow_that_runs_check(tmp_path: Path) -> None:
+    (tmp_path / "public.json").write_text("{}")
+    code, output = invoke("init-ci", str(tmp_path))
+    assert code == 0, output
+    workflow = (tmp_path / ".github" / "workflows" / "grader.yml").read_text()
+    assert "grader check . --bundle public.json --format github" in workflow
+    code, output = invoke("init-ci", str(tmp_path))
+    assert code == 2 and "--force" in output
+
+
+def test_reference_breakdown_prints_each_term_and_the_total() -> None:
+    code, output = invoke("reference", "breakdown", "p1", "N=2", "L=1", "h=3", "n=4", "--no-verify")
+    assert code == 0, output
+    assert str((3 * 4 + 1) * 3 + (3 + 1) * 4) in output
+
+
+def test_reference_breakdown_rejects_a_vanishing_feature_map() -> None:
+    code, output = invoke("reference", "breakdown", "p2", "N=4", "L=3", "k=3", "d=2", "F=1", "h=4",
+                          "n_out=2", "--no-verify")
+    assert code == 2 and "Traceback" not in output
+
+
+def test_replay_runs_one_case_and_shows_expected_and_got() -> None:
+    correct = SUBMISSIONS / "ada_lovelace.py"
+    code, output = invoke("replay", str(correct), "p1", "--args", '{"N": 2, "L": 1, "h": 3, "n": 4}')
+    assert code == 0, output
+    assert "expected:  55" in output and "got:       55" in output

@@ -1,0 +1,282 @@
+"""Diagnosis: smallest matching combination, sensitivity sentences, structural faults, crash stories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from grader import cases, checking, diagnosis
+from grader.models import CallResult, Diagnosis, ExecutionError, ProblemKey, ProblemOutcome
+from tests.test_cases import CONVENTIONS, ToyMlp, ToySoftmax, rubric_for
+
+
+def toy_key(problem: ToyMlp | ToySoftmax, student: str = "alice") -> ProblemKey:
+    return cases.build_key(problem, rubric_for(problem), CONVENTIONS, student_id=student, seed=9,
+                           tags=("public", "hidden", "stress"))
+
+
+def outcome_from(key: ProblemKey, function: Callable[..., object]) -> ProblemOutcome:
+    """What the sandbox would report for a student function (values already plain data)."""
+    results = []
+    for case in key.cases:
+        try:
+            with np.errstate(all="ignore"):
+                value = function(**case.arguments)
+            results.append(CallResult(value=value))
+        except Exception as error:  # a student's failure is data
+            results.append(CallResult(error=ExecutionError(
+                "exception", str(error), exception_type=type(error).__name__)))
+    return ProblemOutcome(key.problem_id, key.function, tuple(results))
+
+
+def diagnose_function(key: ProblemKey, function: Callable[..., object]) -> Diagnosis:
+    return diagnosis.diagnose(key, checking.check(key, outcome_from(key, function)))
+
+
+def outcome_from_row(key: ProblemKey, row: int) -> ProblemOutcome:
+    outputs = key.variant_outputs
+    values = [int(v) for v in np.asarray(outputs)[row]] if key.kind != "array" else list(outputs[row])  # type: ignore[index]
+    return ProblemOutcome(key.problem_id, key.function, tuple(CallResult(value=v) for v in values))
+
+
+def reference_mlp(N: int, L: int, h: int, n: int) -> int:
+    return (3 * N * N + 1) * h + (L - 1) * (h * h + h) + (h + 1) * n
+
+
+# --------------------------------------------------------------------------- counts
+
+
+@pytest.mark.parametrize("problem", [ToyMlp(), ToySoftmax()], ids=lambda p: p.id)
+def test_every_combination_is_diagnosed_as_itself_or_a_smaller_twin(problem: ToyMlp) -> None:
+    key = toy_key(problem)
+    for row, combination in enumerate(key.combinations):
+        found = diagnosis.diagnose(key, checking.check(key, outcome_from_row(key, row)))
+        if len(combination) <= 1:
+            assert found.misconceptions == combination, combination
+        elif found.misconceptions != combination:
+            # naive exp + linear normalisation never calls exp: linear alone is the smaller name.
+            twin = key.combinations.index(found.misconceptions)
+            assert len(found.misconceptions) < len(combination)
+            pairs = zip(outcome_from_row(key, twin).results, outcome_from_row(key, row).results)
+            assert all(checking.arrays_agree(np.asarray(a.value, dtype=float), np.asarray(b.value, dtype=float),
+                                             *key.tolerance) for a, b in pairs)
+
+
+def test_write_up_style_answer_is_input_as_layer() -> None:
+    key = toy_key(ToyMlp())
+    found = diagnose_function(key, lambda N, L, h, n: (3 * N * N + 1) * h + (L - 2) * (h * h + h) + (h * n + n))
+    assert found.misconceptions == ("input-as-layer",)
+    assert found.cluster_key is None  # explained answers need no cluster
+
+
+def test_right_answer_has_no_diagnosis() -> None:
+    key = toy_key(ToyMlp())
+    assert diagnose_function(key, reference_mlp) == Diagnosis()
+
+
+def test_sensitivity_names_the_parameter_and_the_numbers() -> None:
+    key = toy_key(ToyMlp())
+    # Two parameters short per output node: no catalogued mistake does that.
+    found = diagnose_function(key, lambda N, L, h, n: reference_mlp(N, L, h, n) - 2 * n)
+    assert found.misconceptions == ()
+    base = next(case for case in key.cases if case.tag == "hidden").arguments
+    h = base["h"]
+    assert f"Adding one output node should add {h + 1} parameters; yours adds {h - 1}" in found.explanation
+    assert found.cluster_key is not None
+
+
+def test_biggest_sensitivity_difference_comes_first() -> None:
+    key = toy_key(ToyMlp())
+    found = diagnose_function(key, lambda N, L, h, n: reference_mlp(N, L, h, n) - n - 1000 * L)
+    assert found.explanation.index("hidden layer") < found.explanation.index("output node")
+
+
+def test_constant_offset_is_named() -> None:
+    key = toy_key(ToyMlp())
+    found = diagnose_function(key, lambda N, L, h, n: reference_mlp(N, L, h, n) + 7)
+    assert "always +7 from the right count" in found.explanation
+    assert found.faults == ("constant-offset",)
+
+
+def test_identical_unexplained_answers_share_a_cluster_across_students() -> None:
+    wrong = lambda N, L, h, n: reference_mlp(N, L, h, n) + 3 * h  # noqa: E731
+    other = lambda N, L, h, n: reference_mlp(N, L, h, n) + 5 * h  # noqa: E731
+    alice, bob = toy_key(ToyMlp(), "alice"), toy_key(ToyMlp(), "bob")
+    assert diagnose_function(alice, wrong).cluster_key == diagnose_function(bob, wrong).cluster_key
+    assert diagnose_function(alice, wrong).cluster_key != diagnose_function(alice, other).cluster_key
+
+
+def test_cluster_ignores_floating_point_noise_but_not_a_different_answer() -> None:
+    key = toy_key(ToySoftmax())
+    doubled = diagnose_function(key, lambda z: 2 * stable(z))
+    noisy = diagnose_function(key, lambda z: 2 * stable(z) * (1 + 1e-12) - 0.0)
+    tripled = diagnose_function(key, lambda z: 3 * stable(z))
+    assert doubled.cluster_key == noisy.cluster_key != tripled.cluster_key
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def stable(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def test_naive_exp_is_right_on_ordinary_logits_and_nan_on_large_ones() -> None:
+    key = toy_key(ToySoftmax())
+    found = diagnose_function(key, lambda z: np.exp(z) / np.exp(z).sum())
+    assert found.misconceptions == ("naive-exp-overflow",)
+
+
+def test_scaled_answer_names_scale_and_sums() -> None:
+    key = toy_key(ToySoftmax())
+    found = diagnose_function(key, lambda z: 2 * stable(z))
+    assert found.misconceptions == ()
+    assert {"scale", "sums"} <= set(found.faults)
+    assert "≈ 2 × the expected one" in found.explanation
+
+
+def test_column_vector_names_the_shape() -> None:
+    key = toy_key(ToySoftmax())
+    found = diagnose_function(key, lambda z: stable(z).reshape(-1, 1))
+    assert found.faults[0] == "shape"
+    assert "returns shape (3, 1) where (3,) is expected" in found.explanation
+
+
+def test_scalar_names_the_shape() -> None:
+    key = toy_key(ToySoftmax())
+    found = diagnose_function(key, lambda z: float(stable(z)[0]))
+    assert found.faults == ("shape",)
+    assert "returns a scalar" in found.explanation
+
+
+def test_nan_where_the_answer_is_finite_is_located() -> None:
+    key = toy_key(ToySoftmax())
+    found = diagnose_function(key, lambda z: np.where(z > 100, np.nan, stable(z)))
+    assert found.faults == ("non-finite",)
+    assert "NaN at position 2 for z = [  1. ,   3.5, 757. ,  -5. ]" in found.explanation
+
+
+def test_transposed_and_sign_and_symmetry_faults() -> None:
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+    names = [name for name, _ in diagnosis.array_faults(expected.T, expected, 1e-6, 1e-9, "")]
+    assert "transposed" in names
+    assert [name for name, _ in diagnosis.array_faults(-expected, expected, 1e-6, 1e-9, "")][0] == "sign"
+    p = stable(np.array([0.2, 1.0, -0.5]))
+    jacobian = np.diag(p) - np.outer(p, p)
+    lopsided = jacobian + np.triu(np.full((3, 3), 0.1), 1)
+    names = [name for name, _ in diagnosis.array_faults(lopsided, jacobian, 1e-6, 1e-9, "")]
+    assert "symmetry" in names and "row-sums" in names and "column-sums" in names
+
+
+# --------------------------------------------------------------------------- crash stories
+
+
+def test_batch_assumption_on_a_vector_is_explained() -> None:
+    key = toy_key(ToySoftmax())
+
+    def batched(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))  # AxisError on a 1-D z
+        return e / e.sum(axis=1, keepdims=True)
+
+    found = diagnose_function(key, batched)
+    assert "assumes a batch (2-D input) but z is a 1-D vector" in found.explanation
+    assert "axis" in found.faults
+
+
+def test_missing_return_is_explained() -> None:
+    key = toy_key(ToySoftmax())
+    found = diagnose_function(key, lambda z: None)
+    assert found.explanation == diagnosis.TEMPLATES["returns_none"]
+
+
+def test_other_exceptions_are_counted() -> None:
+    key = toy_key(ToyMlp())
+
+    def fragile(N: int, L: int, h: int, n: int) -> int:
+        if N > 100:
+            raise OverflowError("too big")
+        return reference_mlp(N, L, h, n)
+
+    found = diagnose_function(key, fragile)
+    assert found.misconceptions == ()
+    assert "raised OverflowError on 1 of" in found.explanation
+
+
+# --------------------------------------------------------------------------- the real problems
+
+def _real_problems() -> dict[str, object]:
+    """The registry, or while it is being written, whichever problem modules already exist."""
+    try:
+        from reference import PROBLEMS as registry
+        return dict(registry)
+    except ImportError:
+        found = {}
+        for module_name in ("mlp", "cnn", "softmax", "jacobian", "cross_entropy"):
+            try:
+                module = __import__(f"reference.{module_name}", fromlist=["PROBLEM"])
+                found[module.PROBLEM.id] = module.PROBLEM
+            except (ImportError, AttributeError):
+                continue
+        return found
+
+
+PROBLEMS = _real_problems()
+needs_registry = pytest.mark.skipif(not PROBLEMS, reason="no reference problem is written yet")
+
+
+def real_key(problem_id: str, student: str = "writeup") -> ProblemKey:
+    if problem_id not in PROBLEMS:
+        pytest.skip(f"reference problem {problem_id} is not written yet")
+    problem = PROBLEMS[problem_id]
+    return cases.build_key(problem, rubric_for(problem), CONVENTIONS, student_id=student, seed=2024,
+                           tags=("public", "hidden", "stress"))
+
+
+@needs_registry
+def test_write_up_problem_1_is_exactly_input_as_layer() -> None:
+    key = real_key("p1")
+    found = diagnose_function(key, lambda N, L, h, n: (3 * N * N + 1) * h + (L - 2) * (h * h + h) + (h * n + n))
+    assert found.misconceptions == ("input-as-layer",)
+
+
+@needs_registry
+def test_write_up_problem_2_is_exactly_its_six_ids() -> None:
+    key = real_key("p2")
+    found = diagnose_function(
+        key, lambda N, L, k, d, F, h, n_out: L * d * (k * k + 1) + (F - 2) * h + d * (k * k + 1) * h + n_out * h)
+    assert set(found.misconceptions) == {"conv-ignores-input-channels", "flatten-is-filter-params", "fc-no-bias",
+                                         "fc-F-minus-2", "fc-weights-linear-in-h", "output-no-bias"}
+    assert len(found.misconceptions) == 6
+
+
+@needs_registry
+@pytest.mark.parametrize("problem_id", ["p1", "p2", "p3a", "p3b", "p3c"])
+def test_every_catalog_entry_of_a_real_problem_is_diagnosed_as_itself(problem_id: str) -> None:
+    key = real_key(problem_id)
+    for row, combination in enumerate(key.combinations):
+        if len(combination) == 1:
+            found = diagnosis.diagnose(key, checking.check(key, outcome_from_row(key, row)))
+            assert found.misconceptions == combination
+
+
+def naive(z: np.ndarray) -> np.ndarray:
+    return np.exp(z) / np.exp(z).sum()
+
+
+@needs_registry
+@pytest.mark.parametrize("problem_id, function", [
+    ("p3a", lambda z: naive(z)),
+    ("p3b", lambda z: np.diag(naive(z)) - np.outer(naive(z), naive(z))),
+    ("p3c", lambda z, y: naive(z) * y.sum() - y),
+])
+def test_naive_exp_overflow_on_every_softmax_problem(problem_id: str, function: Callable[..., object]) -> None:
+    assert diagnose_function(real_key(problem_id), function).misconceptions == ("naive-exp-overflow",)
+
+
+@needs_registry
+def test_jacobian_with_the_sign_flipped() -> None:
+    found = diagnose_function(real_key("p3b"), lambda z: np.outer(stable(z), stable(z)) - np.diag(stable(z)))
+    assert found.misconceptions == ("sign-flipped",)

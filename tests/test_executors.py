@@ -1,0 +1,142 @@
+"""Executors: a Dask cluster and a local pool grade a class exactly as one process does.
+
+The class is a few samples of `submissions/` (modules and a notebook, right and wrong answers)
+plus, where named, a submission that never finishes loading.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.errors import UsageError
+from grader.executors import DaskExecutor, LocalExecutor, make_executor, read_entry_files
+from grader.pipeline import Settings
+from grader.reports.serialize import result_to_data
+from grader.rubric import default_rubric_path, load_rubric
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = (
+    "ada_lovelace.py",
+    "mistake_p1_input_as_layer.py",
+    "mistake_p2_fc_no_bias.py",
+    "mistake_3a_log_softmax_returned.ipynb",
+    "mistake_3b_sign_flipped.py",
+    "mistake_3c_forgot_softmax.py",
+)
+INFINITE_LOOP = "import numpy as np\n\nwhile True:\n    pass\n"
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    """The default rubric with short limits, so a hanging submission costs seconds."""
+    rubric = load_rubric(default_rubric_path())
+    limits = replace(rubric.limits, timeout_seconds=2.0, load_timeout_seconds=3.0)
+    return Settings(rubric_path=rubric.path, limits=limits)
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("class")
+    for name in SAMPLES:
+        shutil.copy(ROOT / "submissions" / name, folder / name)
+    return sorted(folder.iterdir())
+
+
+@pytest.fixture(scope="module")
+def in_process(settings: Settings, small_class: list[Path]) -> dict[str, dict]:
+    """The baseline: every submission graded in this process (jobs=1, no pool)."""
+    with LocalExecutor(1) as executor:
+        return by_student(executor.grade(settings, small_class))
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local_cluster:
+        yield local_cluster.scheduler_address
+
+
+def by_student(results: Iterator) -> dict[str, dict]:
+    """Serialised results by student id: what crosses process boundaries, compared whole."""
+    data = {}
+    for result in results:
+        assert result.student_id not in data, f"{result.student_id} graded twice"
+        data[result.student_id] = result_to_data(result)
+    return data
+
+
+def test_baseline_grades_every_sample(in_process: dict[str, dict]) -> None:
+    assert set(in_process) == {Path(name).stem for name in SAMPLES}
+    # A class in which everything failed would make equality below trivially weak.
+    assert any(problem["status"] == "correct" for problem in in_process["ada_lovelace"]["problems"])
+    assert in_process["mistake_p1_input_as_layer"] != in_process["ada_lovelace"]
+
+
+def test_local_pool_equals_one_process(settings: Settings, small_class: list[Path],
+                                       in_process: dict[str, dict]) -> None:
+    with LocalExecutor(2) as executor:
+        assert by_student(executor.grade(settings, small_class)) == in_process
+
+
+def test_dask_cluster_equals_local_run(cluster: str, settings: Settings, small_class: list[Path],
+                                       in_process: dict[str, dict]) -> None:
+    with DaskExecutor(cluster) as executor:
+        assert by_student(executor.grade(settings, small_class)) == in_process
+
+
+def test_dask_with_shipped_bytes_equals_local_run(cluster: str, settings: Settings,
+                                                  small_class: list[Path], in_process: dict[str, dict]) -> None:
+    with DaskExecutor(cluster, ship_files=True) as executor:
+        assert by_student(executor.grade(settings, small_class)) == in_process
+
+
+def test_hanging_submission_holds_one_worker_only(settings: Settings, small_class: list[Path],
+                                                  tmp_path: Path) -> None:
+    hanging = tmp_path / "infinite_loop_at_import.py"
+    hanging.write_text(INFINITE_LOOP)
+    with LocalExecutor(2) as executor:
+        # Warm both workers first: a cold worker spends seconds importing torch, which would
+        # race the hanging one's timeout instead of showing how work is shared.
+        list(executor.grade(settings, small_class))
+        # The hanging entry goes first: the other worker must grade the whole rest of the class
+        # while it waits out its timeout, so it comes back last.
+        order = [result.student_id for result in executor.grade(settings, [hanging, *small_class])]
+        results = {result.student_id: result for result in executor.grade(settings, [hanging])}
+    assert sorted(order) == sorted([hanging.stem, *(path.stem for path in small_class)])
+    assert order[-1] == hanging.stem
+    timed_out = results[hanging.stem]
+    kinds = {verdict.error.kind for verdict in timed_out.verdicts if verdict.error is not None}
+    kinds |= {timed_out.error.kind} if timed_out.error is not None else set()
+    assert kinds == {"timeout"}
+
+
+def test_shipped_files_keep_folder_structure(tmp_path: Path) -> None:
+    folder = tmp_path / "carol"
+    (folder / "helpers").mkdir(parents=True)
+    (folder / "solution.py").write_text("x = 1\n")
+    (folder / "helpers" / "maths.py").write_text("y = 2\n")
+    assert read_entry_files(folder) == {"carol/helpers/maths.py": b"y = 2\n", "carol/solution.py": b"x = 1\n"}
+    assert read_entry_files(folder / "solution.py") == {"solution.py": b"x = 1\n"}
+
+
+def test_make_executor_chooses_by_scheduler() -> None:
+    executor = make_executor(3, None)
+    assert isinstance(executor, LocalExecutor) and executor.jobs == 3
+    with pytest.raises(UsageError, match="at least 1"):
+        LocalExecutor(0)
+
+
+def test_missing_dask_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A None entry in sys.modules makes `import distributed` raise ImportError, as on a
+    # machine where the optional extra was never installed.
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(UsageError) as raised:
+        make_executor(2, "tcp://127.0.0.1:8786")
+    assert "pip install 'grader[cluster]'" in str(raised.value)

@@ -1,0 +1,133 @@
+"""Exports: results.json, grades.csv, Gradescope, and `grader check`'s text, JSON, JUnit, GitHub."""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from grader.models import SubmissionResult
+from grader.reports.exports import (
+    check_json,
+    check_text,
+    github_annotations,
+    job_summary_markdown,
+    junit_xml,
+    write_grades_csv,
+    write_gradescope,
+    write_results_json,
+)
+from tests.sample_results import MISCONCEPTION_TITLES, sample_class, sample_summary, verdict
+
+ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, ZOE = sample_class()
+
+
+def refuse_constant(name: str) -> None:
+    raise ValueError(f"non-strict JSON constant {name}")
+
+
+def test_results_json_is_strict_json(tmp_path: Path) -> None:
+    path = write_results_json(sample_summary(), tmp_path / "results.json")
+    data = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
+    assert [entry["id"] for entry in data["submissions"]][:3] == ["alice", "bob", "carol"]
+    assert data["submissions"][1]["problems"][2]["failing"][0]["got"] == [0.0, 0.0, "NaN", 0.0]
+
+
+def test_grades_csv_has_a_column_per_problem_and_manual_item(tmp_path: Path) -> None:
+    path = write_grades_csv(sample_summary(), tmp_path / "grades.csv")
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["student_id", "p1", "p2", "p3a", "p3b", "p3c", "p3a-proof", "total", "max"]
+    bob = rows[1]
+    assert (bob["student_id"], bob["p1"], bob["p2"], bob["p3a-proof"], bob["total"], bob["max"]) == (
+        "bob", "7.5", "7", "", "42.5", "60"
+    )
+    assert rows[0]["p3a-proof"] == "9" and rows[7]["student_id"] == "zoë o'neil"
+
+
+def test_grades_csv_defuses_formula_student_ids(tmp_path: Path) -> None:
+    evil = SubmissionResult('=HYPERLINK("http://x","y")', ALICE.verdicts)
+    summary = type(sample_summary())({}, 1, (evil,))
+    with write_grades_csv(summary, tmp_path / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["student_id"] == "'=HYPERLINK(\"http://x\",\"y\")"
+
+
+def test_gradescope_files_follow_the_results_format(tmp_path: Path) -> None:
+    written = write_gradescope(sample_summary(), tmp_path / "gradescope", MISCONCEPTION_TITLES)
+    assert len(written) == 8 and all(path.parent == tmp_path / "gradescope" for path in written)
+    bob = json.loads((tmp_path / "gradescope" / "bob.json").read_text(encoding="utf-8"))
+    assert bob["score"] == 42.5 and "Awaiting a person: p3a-proof" in bob["output"]
+    assert [test["name"] for test in bob["tests"]][0] == "p1: Parameters of an MLP"
+    for test in bob["tests"]:
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in ("passed", "failed")
+    assert "counted the input as a layer" in bob["tests"][0]["output"]
+    alice = json.loads((tmp_path / "gradescope" / "alice.json").read_text(encoding="utf-8"))
+    assert alice["tests"][-1]["name"].startswith("p3a-proof") and alice["tests"][-1]["score"] == 9.0
+
+
+def test_check_text_marks_problems_and_says_how_to_fix() -> None:
+    text = check_text(BOB, MISCONCEPTION_TITLES)
+    lines = text.splitlines()
+    assert lines[0] == "bob: 42.5 / 60 points"
+    assert lines[1].startswith("✗ p1 Parameters of an MLP: partial, 7.5/10")
+    assert "counted the input as a layer (L − 2 hidden transitions) [input-as-layer]: The input is not a layer" in text
+    assert "failing case: z=[1.0, 3.5, 757.0, -5.0] → expected [0.0, 0.0, 1.0, 0.0], got [0.0, 0.0, NaN, 0.0]" in text
+    assert "replay: grader check . --problem p3a" in text
+    assert "✓ p3b Softmax Jacobian: correct, 10/10" in text
+    assert "p3a-proof 3(a) proof: softmax is a probability distribution: awaiting a person" in text
+    assert "yours adds 64" in check_text(DAVE) and "timeout: cross_entropy_grad" in check_text(DAVE)
+    assert "could not be graded: unreadable" in check_text(FRANK)
+
+
+def test_check_json_is_the_results_entry() -> None:
+    data = json.loads(check_json(ERIN), parse_constant=refuse_constant)
+    assert data["id"] == "erin" and data["problems"][2]["misconceptions"] == ["naive-exp-overflow"]
+
+
+def test_junit_xml_has_a_testcase_per_problem_and_failures_with_messages() -> None:
+    root = ElementTree.fromstring(junit_xml(DAVE, MISCONCEPTION_TITLES).encode("utf-8"))
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "dave"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("5", "1", "1")
+    cases = suite.findall("testcase")
+    assert [case.get("name") for case in cases][0] == "p1 Parameters of an MLP"
+    failure = cases[0].find("failure")
+    assert failure is not None and "yours adds 64" in failure.get("message", "")
+    assert "replay: grader check . --problem p1" in (failure.text or "")
+    error = cases[4].find("error")
+    assert error is not None and error.get("type") == "error" and "timeout" in error.get("message", "")
+    assert cases[1].find("failure") is None and cases[1].find("error") is None
+    assert suite.findtext("system-out") == "epoch 1\n" * 3
+
+
+def test_junit_xml_survives_control_characters_in_student_output() -> None:
+    hostile = SubmissionResult("x]]><!--", (verdict("p1", "correct", 10.0),), stdout="\x00\x1b[31mred\x07</system-out>")
+    root = ElementTree.fromstring(junit_xml(hostile))
+    assert root.find("testsuite").get("name") == "x]]><!--"
+    assert "red" in root.findtext("testsuite/system-out") and "</system-out>" in root.findtext("testsuite/system-out")
+
+
+def test_github_annotations_escape_per_the_workflow_command_rules() -> None:
+    lines = github_annotations(BOB, "sub/solution.py", MISCONCEPTION_TITLES).splitlines()
+    assert len(lines) == 5  # one command per problem: no raw newline splits a message
+    first = lines[0]
+    assert first.startswith("::error file=sub/solution.py,title=p1 Parameters of an MLP%3A partial::")
+    assert "%0Afailing case: N=32" in first and "\n" not in first
+    assert lines[3].startswith("::notice file=sub/solution.py,title=p3b Softmax Jacobian%3A correct::")
+    tricky = SubmissionResult("t", (verdict("p1", "incorrect", 0.0, explanation="100% wrong\r\nreally, truly: yes"),))
+    (line,) = github_annotations(tricky, "a,b:c.py").splitlines()
+    assert line == ("::error file=a%2Cb%3Ac.py,title=p1 Parameters of an MLP%3A incorrect::"
+                    "100%25 wrong%0D%0Areally, truly: yes")
+
+
+def test_job_summary_markdown_tables_problems_and_lists_fixes() -> None:
+    markdown = job_summary_markdown(CAROL, MISCONCEPTION_TITLES)
+    assert markdown.startswith("## grader check: 41 / 60 points")
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 5 and rows[4].startswith("| ❌ | p3b Softmax Jacobian | incorrect | 0 / 10")
+    assert "### p2 Parameters of a CNN" in markdown and "- left out the output layer's biases [output-no-bias]" in markdown
+    piped = SubmissionResult("p", (verdict("p1", "incorrect", 0.0, explanation="a | b <img>"),))
+    assert "a \\| b &lt;img&gt;" in job_summary_markdown(piped)

@@ -1,0 +1,188 @@
+"""The SQLite gradebook: resume after kill -9, rubric separation, manual points and their errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.errors import GradebookError
+from grader.gradebook import Gradebook
+from grader.reports.serialize import result_to_data
+from tests.sample_results import sample_class, synthetic_result
+
+RUBRIC = "rubric-digest-one"
+OTHER_RUBRIC = "rubric-digest-two"
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+
+
+def comparable(results: list) -> list[dict]:
+    """Results as data: NaN-safe equality (NaN != NaN in the dataclasses themselves)."""
+    return [result_to_data(result) for result in results]
+
+
+def test_saved_results_come_back_sorted_and_current(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in reversed(sample_class()):
+            book.save(result, RUBRIC)
+        assert book.is_current("bob", sample_class()[1].digest, RUBRIC)
+        assert not book.is_current("bob", "another digest", RUBRIC)
+        assert not book.is_current("bob", sample_class()[1].digest, OTHER_RUBRIC)
+        assert not book.is_current("nobody", "x", RUBRIC)
+        loaded = book.results(RUBRIC)
+    expected = sorted(sample_class(), key=lambda result: result.student_id)
+    assert comparable(loaded) == comparable(expected)
+
+
+def test_results_of_another_rubric_are_ignored_not_mixed(tmp_path: Path) -> None:
+    alice, bob = sample_class()[:2]
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        book.save(alice, RUBRIC)
+        book.save(bob, OTHER_RUBRIC)
+        assert [result.student_id for result in book.results(RUBRIC)] == ["alice"]
+        assert [result.student_id for result in book.results(OTHER_RUBRIC)] == ["bob"]
+        assert book.results("never used") == []
+
+
+def test_a_regraded_submission_replaces_its_old_result(tmp_path: Path) -> None:
+    first, second = synthetic_result(1), synthetic_result(3)  # partial, then correct p1
+    renamed = type(second)(first.student_id, second.verdicts, second.manual, digest="new digest")
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        book.save(first, RUBRIC)
+        book.save(renamed, RUBRIC)
+        (only,) = book.results(RUBRIC)
+        assert only.digest == "new digest" and only.verdicts[0].status == "correct"
+        assert not book.is_current(first.student_id, first.digest, RUBRIC)
+
+
+def test_runs_are_recorded_with_settings_and_finish_time(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        run = book.start_run(RUBRIC, {"seed": 7, "out": tmp_path})
+        assert book.runs()[0]["finished"] is None  # a killed run stays unfinished
+        book.finish_run(run)
+        (record,) = book.runs()
+    assert record["rubric_digest"] == RUBRIC
+    assert record["settings"] == {"seed": 7, "out": str(tmp_path)}
+    assert record["finished"]
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_manual_points_are_applied_and_survive_a_rerun(tmp_path: Path) -> None:
+    book = Gradebook(tmp_path / "book.sqlite")
+    for result in sample_class():
+        book.save(result, RUBRIC)
+    points = write_csv(tmp_path / "manual.csv", "student_id,item_id,points,comment\nbob,p3a-proof,7.5,good idea\n"
+                       "dave,p3a-proof,0,\n")
+    assert book.import_manual(points) == 2
+    book.close()
+    # A rerun (after a change of rubric here) saves fresh results with unscored manual items.
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in sample_class():
+            book.save(result, OTHER_RUBRIC)
+        by_student = {result.student_id: result for result in book.results(OTHER_RUBRIC)}
+    assert by_student["bob"].manual[0].score == 7.5
+    assert by_student["bob"].manual[0].comment == "good idea"
+    assert by_student["bob"].total == 42.5 + 7.5
+    assert by_student["dave"].manual[0].score == 0.0
+    assert by_student["erin"].manual[0].score is None  # still awaiting a person
+    assert by_student["alice"].manual[0].score == 9.0  # untouched: the pipeline's value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("student_id,item_id,points\nbob,p3a-prof,5\n", r"(?s)row 2: unknown item_id 'p3a-prof'.*did you mean \"p3a-proof\""),
+        ("student_id,item_id,points\nalice,p3a-proof,9\nbbo,p3a-proof,5\n", r"(?s)row 3: unknown student_id 'bbo'.*did you mean \"bob\""),
+        ("student_id,item_id,points\nbob,p3a-proof,seven\n", r"row 2: points 'seven'"),
+        ("student_id,item_id,points\nbob,p3a-proof,11\n", r"row 2: points '11' .* from 0 to 10"),
+        ("student_id,item_id,points\nbob,p3a-proof,nan\n", r"row 2: points 'nan'"),
+        ("student,item,points\nbob,p3a-proof,5\n", r"missing column\(s\) item_id, student_id"),
+    ],
+)
+def test_bad_manual_rows_name_file_row_and_value(tmp_path: Path, text: str, expected: str) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in sample_class():
+            book.save(result, RUBRIC)
+        path = write_csv(tmp_path / "points.csv", text)
+        with pytest.raises(GradebookError, match=expected) as raised:
+            book.import_manual(path)
+        assert str(path) in str(raised.value)
+        # Nothing of a bad file is imported, not even its good rows.
+        assert all(result.manual[0].score in (None, 9.0, 6.0, 8.0, 10.0) for result in book.results(RUBRIC))
+        assert {result.student_id: result.manual[0].score for result in book.results(RUBRIC)}["alice"] == 9.0
+
+
+def test_a_file_that_is_not_a_gradebook_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "book.sqlite"
+    path.write_bytes(b"this is a CSV, not SQLite\n" * 100)
+    with pytest.raises(GradebookError, match="cannot open the gradebook"):
+        Gradebook(path)
+
+
+WRITER = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from grader.gradebook import Gradebook
+from tests.sample_results import synthetic_result
+book = Gradebook(sys.argv[1])
+for index in range(int(sys.argv[2])):
+    result = synthetic_result(index)
+    if not book.is_current(result.student_id, result.digest, "resume-rubric"):
+        book.save(result, "resume-rubric")
+"""
+
+
+def run_writer(path: Path, count: int) -> subprocess.Popen[bytes]:
+    script = WRITER.format(root=str(ROOT), tests=str(TESTS))
+    return subprocess.Popen([sys.executable, "-c", script, str(path), str(count)])
+
+
+def saved_count(path: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
+            return connection.execute("SELECT count(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # the writer has not created the tables yet
+
+
+def test_a_run_killed_with_sigkill_resumes_to_identical_results(tmp_path: Path) -> None:
+    total = 3000
+    path = tmp_path / "killed.sqlite"
+    writer = run_writer(path, total)
+    try:
+        while saved_count(path) < 40:  # wait for real progress; no clock in the assertion
+            assert writer.poll() is None, "the writer ended before it could be killed"
+            time.sleep(0.01)
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Gradebook(path) as book:
+        survived = book.results("resume-rubric")
+    assert 40 <= len(survived) < total, "the kill must land mid-way for this test to mean anything"
+    # Every survivor is whole and exactly what was written, and they are a prefix of the loop.
+    assert comparable(survived) == comparable([synthetic_result(index) for index in range(len(survived))])
+
+    resumed = run_writer(path, total)
+    assert resumed.wait() == 0
+    clean = tmp_path / "clean.sqlite"
+    with Gradebook(clean) as book:
+        for index in range(total):
+            book.save(synthetic_result(index), "resume-rubric")
+        expected = comparable(book.results("resume-rubric"))
+    with Gradebook(path) as book:
+        assert comparable(book.results("resume-rubric")) == expected

@@ -1,0 +1,157 @@
+"""The pipeline end to end: the sample class, results.json, resume after kill -9, check parity."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.bundle import read_bundle, write_bundle
+from grader.pipeline import Settings
+from grader.rubric import default_rubric_path, load_rubric
+from grader.runs import check_one, run_class
+from tests.sample_expectations import EXPECTED
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = ROOT / "submissions"
+STATUSES = {"correct", "partial", "incorrect", "missing", "error"}
+ERROR_KINDS = {"timeout", "memory", "crash", "exit", "exception", "syntax", "invalid-output", "unreadable"}
+
+
+def fast_settings() -> Settings:
+    """The default rubric with short limits: hostile samples cost seconds, not minutes."""
+    rubric = load_rubric(default_rubric_path())
+    limits = replace(rubric.limits, timeout_seconds=2.0, load_timeout_seconds=4.0)
+    return Settings(rubric_path=rubric.path, limits=limits)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("sample-run")
+    run_class(SUBMISSIONS, out, fast_settings(), jobs=2)
+    return json.loads((out / "results.json").read_text()), out
+
+
+def by_student(results: dict) -> dict[str, dict]:
+    return {entry["id"]: entry for entry in results["submissions"]}
+
+
+def test_every_sample_is_graded(sample_run: tuple[dict, Path]) -> None:
+    results, _ = sample_run
+    assert set(by_student(results)) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("student_id", sorted(EXPECTED))
+def test_sample_gets_its_pinned_status_and_mistakes(sample_run: tuple[dict, Path], student_id: str) -> None:
+    entry = by_student(sample_run[0])[student_id]
+    problems = {problem["id"]: problem for problem in entry["problems"]}
+    for problem_id, (status, misconceptions) in EXPECTED[student_id].items():
+        got = problems[problem_id]
+        assert (got["status"], frozenset(got["misconceptions"])) == (status, misconceptions), (
+            f"{student_id} {problem_id}: {got['explanation']} {got['error']}")
+
+
+def test_results_json_has_exactly_the_design_fields(sample_run: tuple[dict, Path]) -> None:
+    results, _ = sample_run
+    assert {"rubric", "seed", "submissions"} <= set(results)
+    for entry in results["submissions"]:
+        assert {"id", "total", "max", "error", "problems"} <= set(entry)
+        for problem in entry["problems"]:
+            assert {"id", "status", "score", "max", "function", "misconceptions", "explanation",
+                    "error", "cases"} <= set(problem)
+            assert problem["id"] in {"p1", "p2", "p2-torch", "p3a", "p3b", "p3c"}
+            assert problem["status"] in STATUSES
+            assert set(problem["cases"]) == {"passed", "total"}
+            if problem["error"] is not None:
+                assert problem["error"]["kind"] in ERROR_KINDS
+                assert problem["error"]["message"]
+
+
+def test_write_up_p2_is_named_as_its_six_mistakes(sample_run: tuple[dict, Path]) -> None:
+    write_ups = [entry for entry in sample_run[0]["submissions"] if "write_up" in entry["id"]]
+    assert write_ups, "the sample class must hold the transcribed write-up"
+    p2 = next(problem for problem in write_ups[0]["problems"] if problem["id"] == "p2")
+    assert set(p2["misconceptions"]) == {"conv-ignores-input-channels", "flatten-is-filter-params",
+                                         "fc-no-bias", "fc-F-minus-2", "fc-weights-linear-in-h",
+                                         "output-no-bias"}
+
+
+def test_every_output_is_written(sample_run: tuple[dict, Path]) -> None:
+    _, out = sample_run
+    for name in ("index.html", "results.json", "grades.csv", "gradebook.sqlite"):
+        assert (out / name).exists(), name
+    students = list((out / "students").glob("*.html"))
+    assert len(students) == len(EXPECTED)
+    assert len(list((out / "gradescope").glob("*.json"))) == len(EXPECTED)
+
+
+def test_a_rerun_regrades_nothing_and_keeps_the_results(sample_run: tuple[dict, Path]) -> None:
+    results, out = sample_run
+    outcome = run_class(SUBMISSIONS, out, fast_settings(), jobs=2)
+    assert outcome.graded == 0 and outcome.reused == len(EXPECTED)
+    again = json.loads((out / "results.json").read_text())
+    assert again["submissions"] == results["submissions"]
+
+
+def honest_class(tmp_path: Path, count: int) -> Path:
+    """A class of `count` copies of a correct sample, under distinct student ids."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    source = SUBMISSIONS / "ada_lovelace.py"
+    for index in range(count):
+        (folder / f"student_{index:03d}.py").write_text(source.read_text())
+    return folder
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_continues_to_identical_results(tmp_path: Path) -> None:
+    folder = honest_class(tmp_path, 24)
+    interrupted, reference_out = tmp_path / "interrupted", tmp_path / "uninterrupted"
+    command = [sys.executable, "-m", "grader", "run", str(folder), "--jobs", "1"]
+    process = subprocess.Popen([*command, "--out", str(interrupted)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    gradebook = interrupted / "gradebook.sqlite"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if gradebook.exists() and _stored(gradebook) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    stored_before = _stored(gradebook)
+    assert 0 < stored_before < 24, "the kill must land mid-run"
+    subprocess.run([*command, "--out", str(interrupted)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([*command, "--out", str(reference_out)], cwd=ROOT, check=True, capture_output=True)
+    resumed = json.loads((interrupted / "results.json").read_text())["submissions"]
+    clean = json.loads((reference_out / "results.json").read_text())["submissions"]
+    assert resumed == clean
+
+
+def _stored(gradebook: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(gradebook, timeout=1) as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_check_from_a_bundle_agrees_with_the_answer_key(tmp_path: Path) -> None:
+    rubric = load_rubric(default_rubric_path())
+    bundle = read_bundle(write_bundle(rubric, tmp_path / "public.json"))
+    assert '"seed"' not in (tmp_path / "public.json").read_text(), "the seed would reveal hidden cases"
+    write_up = next(p for p in SUBMISSIONS.iterdir() if "write_up" in p.name)
+    result = check_one(write_up, bundle).result
+    verdicts = {v.problem_id: v for v in result.verdicts}
+    assert verdicts["p1"].misconceptions == ("input-as-layer",)
+    assert "naive-exp-overflow" in verdicts["p3a"].misconceptions
+    correct = SUBMISSIONS / "ada_lovelace.py"
+    assert all(v.status == "correct" for v in check_one(correct, bundle).result.verdicts)

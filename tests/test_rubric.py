@@ -1,0 +1,103 @@
+"""The rubric loader: the default rubric loads, and every kind of typo names file, key, value and a fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grader.errors import RubricError
+from grader.models import Limits
+from grader.rubric import default_rubric_path, load_rubric, validate_rubric
+from reference import PROBLEMS
+
+DEFAULT = default_rubric_path().read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "course.toml"
+    path.write_text(text)
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> RubricError:
+    with pytest.raises(RubricError) as caught:
+        load_rubric(write(tmp_path, text))
+    return caught.value
+
+
+def test_the_default_rubric_loads_with_every_catalog_id_priced() -> None:
+    rubric = load_rubric(default_rubric_path())
+    assert [problem.problem_id for problem in rubric.problems] == ["p1", "p2", "p3a", "p3b", "p3c"]
+    assert [item.item_id for item in rubric.manual] == ["p3a-proof"]
+    for problem in rubric.problems:
+        assert set(problem.misconceptions) == {entry.id for entry in PROBLEMS[problem.problem_id].catalog}
+        assert all(0 <= policy.deduction < 1 for policy in problem.misconceptions.values())
+        assert problem.points > 0 and problem.function == PROBLEMS[problem.problem_id].function
+    assert rubric.limits == Limits() and rubric.device == "auto" and len(rubric.digest) == 64
+    data = rubric.to_data()
+    assert json.loads(json.dumps(data)) == data and data["total_points"] == 55
+    assert rubric.raw["seed"] == rubric.seed
+
+
+def test_validate_summarises_the_rubric() -> None:
+    lines = validate_rubric(default_rubric_path())
+    assert "valid" in lines[0] and any(line.strip().startswith("p2 ") and "cnn_params" in line for line in lines)
+
+
+@pytest.mark.parametrize(("change", "key", "words"), [
+    (("[problems.p1]\n", "[problems.p1]\npionts = 3\n"), "problems.p1.pionts", 'did you mean "points"'),
+    (('fc-F-minus-2 = { deduction = 0.15 }', 'fc-F-minus2 = { deduction = 0.15 }'),
+     "problems.p2.misconceptions.fc-F-minus2", 'did you mean "fc-F-minus-2"'),
+    (("[problems.p3c]\n", "[problems.p3d]\n"), "problems.p3d", 'did you mean "p3c"'),
+    (("points = 10\nfunction = \"mlp_params\"", "points = \"ten\"\nfunction = \"mlp_params\""),
+     "problems.p1.points", "expected a number, got 'ten'"),
+    (("input-as-layer = { deduction = 0.3 }", "input-as-layer = { deduction = 1.5 }"),
+     "problems.p1.misconceptions.input-as-layer.deduction", "1.5 is out of range"),
+    (('padding = "same"', 'padding = "sam"'), "conventions.padding", 'did you mean "same"'),
+    (("timeout_seconds = 5.0", "timeout_secs = 5.0"), "limits.timeout_secs", 'did you mean "timeout_seconds"'),
+    (("n = [1, 20]", "n = [20, 1]"), "problems.p1.domain.n", "low bound is above"),
+    (("N = [2, 64]", "NN = [2, 64]"), "problems.p1.domain.NN", 'did you mean "N"'),
+    (('aliases = ["count_mlp_params"', 'aliases = ["count mlp params"'), "problems.p1.aliases",
+     "not a Python function name"),
+    (("hidden = 20", "hidden = true"), "problems.p1.cases.hidden", "expected a whole number, got True"),
+    (("schema_version = 1", "schema_version = 2"), "schema_version", "not supported"),
+])
+def test_each_kind_of_typo_names_file_key_value_and_fix(tmp_path: Path, change: tuple[str, str],
+                                                        key: str, words: str) -> None:
+    old, new = change
+    assert old in DEFAULT
+    error = error_for(tmp_path, DEFAULT.replace(old, new, 1))
+    message = str(error)
+    assert "course.toml" in message and key in message and words in message, message
+
+
+def test_broken_toml_and_missing_files_are_rubric_errors(tmp_path: Path) -> None:
+    assert "not valid TOML" in str(error_for(tmp_path, "schema_version = = 1"))
+    with pytest.raises(RubricError, match="cannot read"):
+        load_rubric(tmp_path / "absent.toml")
+
+
+def test_a_disabled_problem_is_left_out_and_can_be_enabled(tmp_path: Path) -> None:
+    text = DEFAULT.replace("[problems.p2-torch]\nenabled = false", "[problems.p2-torch]\nenabled = true", 1)
+    rubric = load_rubric(write(tmp_path, text))
+    assert "p2-torch" in [problem.problem_id for problem in rubric.problems]
+    assert rubric.problem("p2-torch").domain["N"] == (4.0, 48.0)
+
+
+def test_unlisted_misconceptions_take_the_default_deduction(tmp_path: Path) -> None:
+    text = DEFAULT.replace("grayscale-input = { deduction = 0.25 }\n", "", 1).replace(
+        "[problems.p1]\n", "[problems.p1]\ndefault_deduction = 0.4\n", 1)
+    rubric = load_rubric(write(tmp_path, text))
+    assert rubric.problem("p1").misconceptions["grayscale-input"].deduction == 0.4
+    assert rubric.problem("p1").misconceptions["input-as-layer"].deduction == 0.3
+
+
+def test_feedback_overrides_and_conventions_are_read(tmp_path: Path) -> None:
+    text = DEFAULT.replace('padding = "same"', 'padding = "literal"').replace(
+        "targets_sum_to_one = true", "targets_sum_to_one = false").replace(
+        "output-no-bias = { deduction = 0.1 }", 'output-no-bias = { deduction = 0.1, feedback = "Biases!" }')
+    rubric = load_rubric(write(tmp_path, text))
+    assert rubric.conventions.padding == "literal" and not rubric.conventions.targets_sum_to_one
+    assert rubric.problem("p2").misconceptions["output-no-bias"].feedback == "Biases!"

@@ -1,0 +1,244 @@
+"""The sandbox against hostile submissions: each attack contained, reported with the right kind,
+and the honest submission graded right afterwards in the same Sandbox."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from grader.models import CallPlan, ExecutionReport, Limits
+from grader.sandbox import Sandbox
+from grader.submissions import load
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HOSTILE, LOADING = FIXTURES / "hostile", FIXTURES / "loading"
+REPOSITORY = Path(__file__).resolve().parents[1]
+SECRET_IN_GRADER_MEMORY = "ANSWER-KEY-" + "p1=167"  # must never reach a child
+LIMITS = Limits(timeout_seconds=1.5, load_timeout_seconds=1.5, memory_mib=512, output_kib=16)
+MLP = CallPlan("p1", ("mlp_params", "count_mlp_params"), ("N", "L", "h", "n"),
+               ({"N": 4, "L": 2, "h": 3, "n": 2}, {"N": 2, "L": 1, "h": 1, "n": 1}))
+SOFTMAX = CallPlan("p3a", ("softmax",), ("z",), ({"z": np.array([1.0, 3.5, 757.0, -5.0])},))
+EXPECTED_MLP = (167, 15)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(LIMITS, hidden_paths=[REPOSITORY]) as box:
+        yield box
+
+
+def run(sandbox: Sandbox, entry: Path, plans: tuple[CallPlan, ...] = (MLP, SOFTMAX)) -> ExecutionReport:
+    return sandbox.execute(load(entry), plans)
+
+
+def assert_honest_still_graded(sandbox: Sandbox) -> None:
+    report = run(sandbox, LOADING / "honest_solution.py")
+    assert [result.value for result in report.outcomes["p1"].results] == list(EXPECTED_MLP)
+    assert np.allclose(report.outcomes["p3a"].results[0].value, [0, 0, 1, 0])
+
+
+def student_folder(tmp_path: Path, fixture: str, **files: str) -> Path:
+    folder = tmp_path / "submissions" / "mallory"
+    folder.mkdir(parents=True)
+    shutil.copy(HOSTILE / fixture, folder / "solution.py")
+    for name, text in files.items():
+        (folder / name.replace("_", ".")).write_text(text)
+    return folder
+
+
+def test_layers_are_probed_and_recorded(sandbox: Sandbox) -> None:
+    report = run(sandbox, LOADING / "honest_solution.py")
+    assert report.isolation == sandbox.isolation
+    assert {"process-group", "rlimits", "no-new-privileges"} <= set(sandbox.isolation)
+    if os.geteuid() == 0:
+        assert "network-namespace" in sandbox.isolation
+
+
+def test_honest_submission_values_notes_and_mutation(sandbox: Sandbox) -> None:
+    mutating = CallPlan("p3a", ("mutating_softmax",), ("z",), ({"z": np.array([1.0, 2.0])},))
+    report = run(sandbox, LOADING / "honest_solution.py", (MLP, mutating))
+    assert report.load_error is None and report.outcomes["p1"].function_used == "mlp_params"
+    assert report.outcomes["p3a"].results[0].mutated_input
+
+
+def test_missing_function_is_named(sandbox: Sandbox) -> None:
+    plan = CallPlan("p3b", ("softmax_jacobian", "softmax_grad"), ("z",), ({"z": np.ones(2)},))
+    outcome = run(sandbox, LOADING / "honest_solution.py", (plan,)).outcomes["p3b"]
+    assert outcome.function_used is None and outcome.error is not None
+    assert "no function named softmax_jacobian (or softmax_grad)" in outcome.error.message
+
+
+def test_endless_loop_at_import_times_out_every_problem(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "endless_loop_at_import.py")
+    assert report.load_error is not None and report.load_error.kind == "timeout"
+    assert all(outcome.error.kind == "timeout" for outcome in report.outcomes.values())
+
+
+def test_endless_loop_in_one_function_costs_that_problem_only(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "endless_loop_in_one_function.py")
+    assert report.outcomes["p1"].error.kind == "timeout"
+    assert np.allclose(report.outcomes["p3a"].results[0].value, [0, 0, 1, 0])
+
+
+@pytest.mark.parametrize("fixture, kind", [
+    ("memory_bomb.py", "memory"), ("segfault.py", "crash"), ("runaway_recursion.py", "crash"),
+    ("sigterm_ignored.py", "timeout"),
+])
+def test_failing_function_is_contained_with_its_kind(sandbox: Sandbox, fixture: str, kind: str) -> None:
+    report = run(sandbox, HOSTILE / fixture)
+    outcome = report.outcomes["p1"]
+    assert (outcome.error or outcome.results[0].error).kind == kind
+    assert_honest_still_graded(sandbox)
+
+
+def test_gradual_memory_bomb_is_a_memory_error(sandbox: Sandbox) -> None:
+    result = run(sandbox, HOSTILE / "memory_bomb.py").outcomes["p3a"].results[0]
+    assert result.error is not None and result.error.kind == "memory"
+
+
+@pytest.mark.parametrize("fixture", ["os_exit_at_import.py", "sys_exit_at_import.py"])
+def test_exit_at_import_is_kind_exit(sandbox: Sandbox, fixture: str) -> None:
+    report = run(sandbox, HOSTILE / fixture)
+    assert report.load_error is not None and report.load_error.kind == "exit"
+    assert report.outcomes["p1"].error.kind == "exit"
+
+
+def test_fork_storm_starts_nothing_and_leaves_nothing(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "fork_storm.py", (MLP,))
+    assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
+    zygote = sandbox._process.pid
+    children = [Path(f"/proc/{zygote}/task/{task}/children").read_text().split()
+                for task in os.listdir(f"/proc/{zygote}/task")]
+    assert children == [[] for _ in children]
+
+
+def test_output_flood_is_capped_and_the_answer_kept(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "output_flood.py", (MLP,))
+    assert [result.value for result in report.outcomes["p1"].results] == list(EXPECTED_MLP)
+    assert len(report.stdout) <= LIMITS.output_kib * 1024 and len(report.stderr) <= LIMITS.output_kib * 1024
+
+
+def test_always_equal_object_and_lying_array(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "always_equal_object.py")
+    error = report.outcomes["p1"].results[0].error
+    assert error is not None and error.kind == "invalid-output" and "AlwaysEqual" in error.message
+    value = report.outcomes["p3a"].results[0].value
+    assert type(value) is np.ndarray and value.dtype == np.float64 and not np.allclose(value, [0, 0, 1, 0])
+
+
+def test_monkeypatched_numpy_does_not_reach_the_grader(sandbox: Sandbox) -> None:
+    value = run(sandbox, HOSTILE / "monkeypatched_numpy.py").outcomes["p3a"].results[0].value
+    assert not np.allclose(value, [0, 0, 1, 0])
+    assert_honest_still_graded(sandbox)  # the zygote's numpy was not patched either
+
+
+def test_forged_result_frame_is_rejected(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "forged_result_frame.py")
+    assert report.load_error is not None and report.load_error.kind == "invalid-output"
+    assert all(outcome.results == () for outcome in report.outcomes.values())
+
+
+def test_grader_files_memory_and_other_students_are_unreadable(sandbox: Sandbox, tmp_path: Path) -> None:
+    other = tmp_path / "submissions" / "other_student.py"
+    other.parent.mkdir(parents=True)
+    other.write_text("def mlp_params(N, L, h, n):\n    return 'ANSWER-KEY'\n")
+    targets = [REPOSITORY / "reference" / "problem.py", REPOSITORY / "grader" / "models.py", other, REPOSITORY]
+    folder = student_folder(tmp_path, "read_grader_secrets.py", target_txt="\n".join(map(str, targets)))
+    assert sum(len(path.read_bytes()) for path in targets[:3]) > 0  # the attack would find something
+    report = run(sandbox, folder, (MLP,))
+    assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
+
+
+def test_writes_outside_the_temp_folder_change_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    victim = tmp_path / "submissions" / "victim.py"
+    victim.parent.mkdir(parents=True)
+    victim.write_text("original")
+    results = tmp_path / "out" / "results.json"
+    results.parent.mkdir()
+    folder = student_folder(tmp_path, "write_outside.py", target_txt=f"{victim}\n{results}")
+    report = run(sandbox, folder, (MLP,))
+    assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
+    assert victim.read_text() == "original" and not results.exists()
+    assert not Path("/tmp/planted_by_student").exists()
+
+
+def test_loopback_tcp_and_udp_are_unreachable(sandbox: Sandbox, tmp_path: Path) -> None:
+    with socket.socket() as server, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as datagrams:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        datagrams.bind(("127.0.0.1", 0))
+        ports = f"{server.getsockname()[1]} {datagrams.getsockname()[1]}"
+        folder = student_folder(tmp_path, "network_loopback.py", port_txt=ports)
+        report = run(sandbox, folder, (MLP,))
+        assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
+        datagrams.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            datagrams.recv(16)
+
+
+def test_notebook_cells_continue_after_a_failing_cell(sandbox: Sandbox) -> None:
+    report = run(sandbox, LOADING / "cell_raises_then_later_cells_run.ipynb", (MLP,))
+    assert any("cell 2 raised RuntimeError" in note for note in report.load_notes)
+    assert any(note.startswith("cell 3, line 1") for note in report.load_notes)
+    assert [result.value for result in report.outcomes["p1"].results] == list(EXPECTED_MLP)
+
+
+def test_module_syntax_error_is_kind_syntax_with_line(sandbox: Sandbox) -> None:
+    report = run(sandbox, LOADING / "syntax_error.py", (MLP,))
+    assert report.load_error is not None and report.load_error.kind == "syntax"
+    assert "line 2" in report.load_error.message
+
+
+def test_folder_siblings_are_importable(sandbox: Sandbox) -> None:
+    report = run(sandbox, LOADING / "folder_with_several_candidates")
+    assert [result.value for result in report.outcomes["p1"].results] == list(EXPECTED_MLP)
+    assert np.allclose(report.outcomes["p3a"].results[0].value, [0, 0, 1, 0])
+
+
+def test_heavy_torch_model_survives_default_limits() -> None:
+    plan = CallPlan("p2-torch", ("build_cnn",), ("N", "L", "k", "d", "F", "h", "n_out"),
+                    ({"N": 64, "L": 1, "k": 3, "d": 16, "F": 1, "h": 2048, "n_out": 10},), call="torch-module")
+    with Sandbox(Limits(), hidden_paths=[REPOSITORY]) as box:
+        outcome = box.execute(load(LOADING / "heavy_torch_model.py"), (plan,)).outcomes["p2-torch"]
+    value = outcome.results[0].value
+    assert outcome.error is None and value["output_shape"] == (2, 10)
+    assert value["parameters"] > 30_000_000
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_torch_module_runs_on_cuda() -> None:
+    plan = CallPlan("p2-torch", ("build_cnn",), ("N", "L", "k", "d", "F", "h", "n_out"),
+                    ({"N": 16, "L": 1, "k": 3, "d": 4, "F": 1, "h": 8, "n_out": 3},), call="torch-module", device="cuda")
+    with Sandbox(Limits(), hidden_paths=[REPOSITORY]) as box:
+        outcome = box.execute(load(LOADING / "heavy_torch_model.py"), (plan,)).outcomes["p2-torch"]
+    assert outcome.error is None and outcome.results[0].value["output_shape"] == (2, 3)
+
+
+def test_two_sandboxes_in_two_threads_grade_independently() -> None:
+    import threading
+
+    values: list[list[object]] = []
+
+    def work(box: Sandbox) -> None:
+        for _ in range(5):
+            report = run(box, LOADING / "honest_solution.py", (MLP,))
+            values.append([result.value for result in report.outcomes["p1"].results])
+
+    boxes = [Sandbox(LIMITS, preload_torch=False, hidden_paths=[REPOSITORY]) for _ in range(2)]
+    try:
+        threads = [threading.Thread(target=work, args=(box,)) for box in boxes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for box in boxes:
+            box.close()
+    assert values == [list(EXPECTED_MLP)] * 10

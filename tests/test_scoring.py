@@ -1,0 +1,170 @@
+"""Scoring: the rubric decides points; failing cases are JSON-ready and replayable; manual items."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import checking, diagnosis, scoring
+from grader.errors import RubricError, UsageError
+from grader.models import CallResult, Case, ExecutionError, ProblemOutcome, Verdict
+from grader.rubric import ManualRubric, MisconceptionPolicy, ProblemRubric
+from tests.test_cases import ToyMlp, ToySoftmax, rubric_for
+from tests.test_diagnosis import outcome_from, reference_mlp, toy_key
+
+WRITE_UP = Path("/work/shared/seed/homework-writeup.md")
+
+
+def grade(rubric: ProblemRubric, function: object, problem: ToyMlp | ToySoftmax | None = None,
+          **options: object) -> Verdict:
+    key = toy_key(problem or ToyMlp())
+    outcome = outcome_from(key, function)  # type: ignore[arg-type]
+    check = checking.check(key, outcome)
+    return scoring.score(rubric, key, check, diagnosis.diagnose(key, check), outcome, **options)  # type: ignore[arg-type]
+
+
+def input_as_layer(N: int, L: int, h: int, n: int) -> int:
+    return reference_mlp(N, L, h, n) - (h * h + h)
+
+
+def both_mistakes(N: int, L: int, h: int, n: int) -> int:
+    return input_as_layer(N, L, h, n) - n
+
+
+def test_correct_answer_earns_full_points() -> None:
+    verdict = grade(rubric_for(ToyMlp()), reference_mlp)
+    assert (verdict.status, verdict.score, verdict.max_score) == ("correct", 10.0, 10.0)
+    assert verdict.passed == verdict.total and not verdict.failing
+
+
+def test_integral_floats_earn_the_note_credit() -> None:
+    verdict = grade(rubric_for(ToyMlp(), note_credit=0.9), lambda **a: float(reference_mlp(**a)))
+    assert verdict.status == "correct" and verdict.score == pytest.approx(9.0)
+    assert any("a float; counts are integers" in note for note in verdict.notes)
+
+
+def test_deductions_add_and_floor_at_zero() -> None:
+    problem = ToyMlp()
+    rubric = rubric_for(problem)  # 0.25 each
+    one = grade(rubric, input_as_layer)
+    assert (one.status, one.score, one.misconceptions) == ("partial", 7.5, ("input-as-layer",))
+    assert one.feedback == ("The input is not a layer.",)
+    two = grade(rubric, both_mistakes)
+    assert (two.status, two.score) == ("partial", 5.0)
+    assert two.misconceptions == ("input-as-layer", "output-no-bias")
+    harsh = rubric_for(problem, misconceptions={
+        "input-as-layer": MisconceptionPolicy(0.75), "output-no-bias": MisconceptionPolicy(0.5)})
+    floored = grade(harsh, both_mistakes)
+    assert (floored.status, floored.score) == ("incorrect", 0.0)
+
+
+def test_missing_deduction_is_an_instructor_error() -> None:
+    rubric = rubric_for(ToyMlp(), misconceptions={"output-no-bias": MisconceptionPolicy(0.25)})
+    with pytest.raises(RubricError, match="input-as-layer"):
+        grade(rubric, input_as_layer)
+
+
+def test_unexplained_answer_earns_credit_by_fraction_passed() -> None:
+    rubric = rubric_for(ToyMlp(), unexplained_credit=0.5)
+    # Right on small images only: wrong on the stress case and on hidden cases with N > 16.
+    verdict = grade(rubric, lambda N, L, h, n: reference_mlp(N, L, h, n) + (N > 16))
+    assert verdict.status == "partial" and not verdict.misconceptions
+    assert 0 < verdict.passed < verdict.total
+    assert verdict.score == pytest.approx(10.0 * 0.5 * verdict.passed / verdict.total)
+    assert verdict.explanation and verdict.cluster_key
+
+
+def test_missing_function_scores_zero() -> None:
+    key = toy_key(ToyMlp())
+    outcome = ProblemOutcome(key.problem_id, None, ())
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert (verdict.status, verdict.score, verdict.function) == ("missing", 0.0, None)
+
+
+def test_problem_level_error_earns_the_error_credit() -> None:
+    key = toy_key(ToyMlp())
+    timeout = ExecutionError("timeout", "took longer than 5 s")
+    outcome = ProblemOutcome(key.problem_id, key.function, (), error=timeout)
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp(), error_credit=0.1), key, check,
+                            diagnosis.diagnose(key, check), outcome)
+    assert (verdict.status, verdict.score, verdict.error) == ("error", pytest.approx(1.0), timeout)
+
+
+def test_failing_cases_are_json_ready_replayable_and_shrunk_first() -> None:
+    key = toy_key(ToySoftmax())
+    outcome = outcome_from(key, lambda z: np.exp(z) / np.exp(z).sum())
+    check = checking.check(key, outcome)
+    failing_check = next(c for c in check.checks if not c.passed)
+    shrunk = (Case(key.problem_id, {"z": np.array([757.0])}, "shrink"), np.array([1.0]), np.array([np.nan]))
+    verdict = scoring.score(rubric_for(ToySoftmax()), key, check, diagnosis.diagnose(key, check), outcome,
+                            shrunk=shrunk, student="submissions/alice smith.py")
+    assert verdict.misconceptions == ("naive-exp-overflow",)
+    assert verdict.failing[0].shrunk and verdict.failing[0].got == ["NaN"]
+    assert verdict.failing[1].arguments == {"z": failing_check.case.arguments["z"].tolist()}  # type: ignore[union-attr]
+    assert len(verdict.failing) <= scoring.MAX_FAILING
+    json.dumps([vars(case) for case in verdict.failing], allow_nan=False)  # strict JSON
+    words = shlex.split(verdict.failing[0].replay)
+    assert words[:4] == ["grader", "replay", "submissions/alice smith.py", "toy-softmax"]
+    assert words[4] == "--args" and json.loads(words[5]) == {"z": [757.0]}
+
+
+def test_replay_command_format() -> None:
+    command = scoring.replay_command("submissions/alice.py", "p2", {"N": 4, "L": 1, "z": np.array([1.0, 2.0])})
+    assert command == """grader replay submissions/alice.py p2 --args '{"N": 4, "L": 1, "z": [1.0, 2.0]}'"""
+
+
+def test_a_crash_on_every_case_is_an_error_verdict() -> None:
+    def broken(N: int, L: int, h: int, n: int) -> int:
+        raise ValueError("not yet")
+
+    verdict = grade(rubric_for(ToyMlp(), error_credit=0.0), broken)
+    assert verdict.status == "error" and verdict.error is not None
+    assert verdict.error.exception_type == "ValueError"
+    assert verdict.failing[0].got == "ValueError: not yet"
+
+
+# --------------------------------------------------------------------------- manual items
+
+
+def test_manual_item_finds_the_students_section() -> None:
+    texts = (WRITE_UP.read_text(),)
+    item = scoring.score_manual(ManualRubric("p3a-proof", "Softmax proof", 5.0, r"3\(a\)"), texts, None, "")
+    assert item.student_text.startswith("# Problem 3(a):")
+    assert "inference rather than a solid mathematical proof" in item.student_text
+    assert "Problem 3(b)" not in item.student_text
+    assert item.score is None and item.max_score == 5.0
+
+
+def test_manual_section_ends_at_same_level_heading_and_ignores_code_fences() -> None:
+    texts = ("## Proof 3(a)\nline one\n```python\n# not a heading\n```\n### detail\nmore",
+             "## Problem 3(b)\nother")
+    text = scoring.find_section(r"3\(a\)", texts)
+    assert "# not a heading" in text and "more" in text and "other" not in text
+    assert scoring.find_section(r"4\(z\)", texts) == ""
+
+
+def test_awarded_points_outside_the_item_are_refused() -> None:
+    rubric = ManualRubric("p3a-proof", "Softmax proof", 5.0, r"3\(a\)")
+    assert scoring.score_manual(rubric, (), 4.5, "good").score == 4.5
+    with pytest.raises(UsageError, match="0 to 5.0"):
+        scoring.score_manual(rubric, (), 6.0, "")
+
+
+def test_scoring_sees_only_plain_outcomes() -> None:
+    """A value that claims equality with everything never reaches a comparison (sandbox converts)."""
+    key = toy_key(ToyMlp())
+
+    class Sneaky:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    outcome = ProblemOutcome(key.problem_id, key.function, tuple(CallResult(value=Sneaky()) for _ in key.cases))  # type: ignore[arg-type]
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert verdict.passed == 0 and verdict.status == "incorrect"
