@@ -330,6 +330,10 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
     if all(c.passed for c in _scored(check)):
         return Diagnosis()
     error_text, error_faults = explain_errors(check)
+    if not any(c.error is None and c.got is not None for c in _scored(check)):
+        # Nothing came back to reason about (every call crashed or returned garbage): the
+        # errors are the whole story, and "answers" that are all errors are no cluster.
+        return Diagnosis(explanation=error_text, faults=error_faults)
     if key.kind == "array":
         combination = match_arrays(key, check)
     else:

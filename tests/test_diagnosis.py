@@ -280,3 +280,14 @@ def test_naive_exp_overflow_on_every_softmax_problem(problem_id: str, function: 
 def test_jacobian_with_the_sign_flipped() -> None:
     found = diagnose_function(real_key("p3b"), lambda z: np.outer(stable(z), stable(z)) - np.diag(stable(z)))
     assert found.misconceptions == ("sign-flipped",)
+
+
+def test_a_problem_where_every_call_failed_gets_its_error_story_and_no_cluster() -> None:
+    key = real_key("p1")
+    failure = ExecutionError("invalid-output", "returned a Anything; expected a number")
+    outcome = ProblemOutcome(problem_id=key.problem_id, function_used="mlp_params",
+                             results=tuple(CallResult(error=failure) for _ in key.cases))
+    found = diagnosis.diagnose(key, checking.check(key, outcome))
+    assert found.cluster_key is None
+    assert found.misconceptions == ()
+    assert "Changing one input" not in found.explanation
