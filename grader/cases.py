@@ -141,43 +141,38 @@ def count_table(problem: Problem, cases: Sequence[Arguments],
 
 
 class DeferredArrayOutputs(Sequence[list[np.ndarray]]):
-    """Array variant outputs (combination -> case -> float64 array), computed on first read.
+    """Array variant outputs (combination -> case -> float64 array), each row computed on first read.
 
     Array variants are Python functions called once per case and combination, the dominant
-    cost of a key; most students answer right and their diagnosis never reads the table. The
-    class-wide rows come from the shared cache; the hidden cases' rows are computed when a
-    wrong answer (or a bundle writer) first asks, and the problem is then let go.
+    cost of a key; most students answer right and their diagnosis never reads the table, and a
+    wrong one is usually told apart on the class-wide cases (`shared_row`, from a per-process
+    cache) before any hidden case of a combination is computed.
     """
 
-    def __init__(self, problem: Problem, conventions: Conventions,
-                 combinations: tuple[tuple[str, ...], ...], shared_rows: Sequence[Sequence[np.ndarray]],
-                 tail: Sequence[Arguments]) -> None:
-        self._problem: Problem | None = problem
-        self._conventions = conventions
+    def __init__(self, problem: Problem, combinations: tuple[tuple[str, ...], ...],
+                 shared_rows: Sequence[Sequence[np.ndarray]], tail: Sequence[Arguments]) -> None:
+        self._problem = problem
         self._combinations = combinations
         self._shared_rows = shared_rows
         self._tail = list(tail)
-        self._rows: list[list[np.ndarray]] | None = None
+        self._rows: dict[int, list[np.ndarray]] = {}
 
-    def _materialise(self) -> list[list[np.ndarray]]:
-        if self._rows is None:
-            if not self._tail:
-                self._rows = [list(row) for row in self._shared_rows]
-            else:
-                assert self._problem is not None
-                table = self._problem.variant_table(self._tail, self._conventions)
-                if table.combinations != self._combinations:
-                    raise AssertionError(f"{self._problem.id}: variant combinations changed between calls")
-                self._rows = [list(row) + [np.asarray(value, dtype=np.float64) for value in tail_row]
-                              for row, tail_row in zip(self._shared_rows, table.outputs)]  # type: ignore[attr-defined]
-            self._problem = None
-        return self._rows
+    @property
+    def shared_count(self) -> int:
+        """How many leading cases are class-wide (their rows cost nothing to read)."""
+        return len(self._shared_rows[0]) if self._shared_rows else 0
+
+    def shared_row(self, index: int) -> Sequence[np.ndarray]:
+        return self._shared_rows[index]
 
     def __len__(self) -> int:
         return len(self._combinations)
 
     def __getitem__(self, index: int) -> list[np.ndarray]:  # type: ignore[override]
-        return self._materialise()[index]
+        if index not in self._rows:
+            tail = self._problem.variant_row(self._combinations[index], self._tail) if self._tail else []  # type: ignore[attr-defined]
+            self._rows[index] = list(self._shared_rows[index]) + tail
+        return self._rows[index]
 
 
 def variant_table(problem: Problem, cases: Sequence[Case], shared: int,
@@ -198,7 +193,7 @@ def variant_table(problem: Problem, cases: Sequence[Case], shared: int,
     with np.errstate(all="ignore"):
         tail_expected = [np.asarray(problem.reference(arguments, conventions), dtype=np.float64)
                          for arguments in tail]
-    outputs = DeferredArrayOutputs(problem, conventions, combinations, head_rows, tail)
+    outputs = DeferredArrayOutputs(problem, combinations, head_rows, tail)
     return combinations, outputs, tuple(head_rows[0]) + tuple(tail_expected)
 
 
@@ -234,11 +229,14 @@ def _with_probes(problem: Problem, cases: list[Case], base_index: int | None,
 
 
 def build_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conventions, *,
-              student_id: str, seed: int, tags: Sequence[CaseTag] = ("hidden", "stress")) -> ProblemKey:
+              student_id: str, seed: int, tags: Sequence[CaseTag] = ("hidden", "stress"),
+              speculative_shrink: bool = False) -> ProblemKey:
     """One student's key: public (if asked), hidden and stress cases, then probes.
 
     The hidden cases come from a seed derived from (rubric seed, student, problem), so a table
-    of answers copied from a classmate fails, and a rerun draws the same cases.
+    of answers copied from a classmate fails, and a rerun draws the same cases. With
+    `speculative_shrink`, the shrink ladder of the first hidden case rides along (tagged
+    "shrink", never scored): a wrong answer is then shrunk without a second sandbox run.
     """
     counts = problem_rubric.cases
     shared_cases: list[Case] = []
@@ -256,6 +254,10 @@ def build_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conv
     cases = shared_cases + hidden
     base_index = len(shared_cases) if hidden else (0 if cases else None)
     cases = _with_probes(problem, cases, base_index, conventions)
+    if speculative_shrink and hidden:
+        first = len(shared_cases)
+        cases += [Case(problem.id, candidate.arguments, "shrink", base_index=first)
+                  for candidate in shrink_ladder(problem, cases[first], problem_rubric.domain, conventions)]
     return make_key(problem, problem_rubric, conventions, cases, shared=len(shared_cases))
 
 
@@ -272,6 +274,18 @@ def shrink_candidates(problem: Problem, case: Case, domain: Domain | None,
     size = problem.size(case.arguments)
     return [Case(problem.id, arguments, "shrink") for arguments in candidates
             if problem.size(arguments) < size]
+
+
+def shrink_ladder(problem: Problem, case: Case, domain: Domain | None, conventions: Conventions,
+                  *, width: int = 3, limit: int = 24) -> list[Case]:
+    """Two levels of shrink candidates at once (the candidates, then the first `width`
+    candidates' own), deduplicated: one sandbox call then shrinks as far as two rounds would."""
+    first = shrink_candidates(problem, case, domain, conventions)
+    found: dict[tuple[object, ...], Case] = {}
+    for candidate in [*first, *(c for parent in first[:width]
+                                for c in shrink_candidates(problem, parent, domain, conventions))]:
+        found.setdefault(case_identity(candidate.arguments), candidate)
+    return list(found.values())[:limit]
 
 
 def key_for_cases(problem: Problem, problem_rubric: ProblemRubric, conventions: Conventions,

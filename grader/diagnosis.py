@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from grader.checking import RETURNED_NONE, arrays_agree, as_array, as_count
-from grader.models import CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
+from grader.models import UNSCORED_TAGS, CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
 
 #: Every sentence diagnosis writes, in one place (a course can translate or reword them here).
 TEMPLATES = {
@@ -77,7 +77,7 @@ def _smallest(combinations: Sequence[tuple[str, ...]], indices: Sequence[int]) -
 
 
 def _scored(check: ProblemCheck) -> list[CaseCheck]:
-    return [case_check for case_check in check.checks if case_check.case.tag != "probe"]
+    return [case_check for case_check in check.checks if case_check.case.tag not in UNSCORED_TAGS]
 
 
 def _count_of(key: ProblemKey, value: object) -> int | None:
@@ -164,7 +164,16 @@ def match_arrays(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None
     outputs: Sequence[Sequence[np.ndarray]] = key.variant_outputs  # type: ignore[assignment]
     order = sorted(range(len(key.combinations)), key=lambda index: (len(key.combinations[index]), index))
     rtol, atol = key.tolerance
+    shared = getattr(outputs, "shared_count", 0)
+    quick = [(case, answer) for case, answer in zip(indices, answers) if case < shared]
     for combination_index in order:
+        if quick:
+            # Rule a combination out on the class-wide cases first: their rows are cached, so
+            # a student's hidden cases are only computed for the combinations still in play.
+            head = outputs.shared_row(combination_index)  # type: ignore[attr-defined]
+            if not all(head[case].shape == answer.shape and arrays_agree(answer, head[case], rtol, atol)
+                       for case, answer in quick):
+                continue
         row = outputs[combination_index]
         if any(row[case].shape != shape for case, shape in zip(indices, shapes)):
             continue

@@ -26,6 +26,8 @@ Status = Literal["correct", "partial", "incorrect", "missing", "error"]
 #: Where a case comes from: the fixed few of `grader check`, a student's own hidden draw, the
 #: stress set of PROBLEMS.md, a neighbour probe for sensitivity explanations, a shrink candidate.
 CaseTag = Literal["public", "hidden", "stress", "probe", "shrink"]
+#: Cases that inform a report (sensitivity probes, shrink candidates) but never count.
+UNSCORED_TAGS: tuple[CaseTag, ...] = ("probe", "shrink")
 
 #: A plain value crossing a stage boundary: an int (counts), a float64 array (arrays), or a
 #: mapping of those (the `build_cnn` problem reports a count and an output shape).
@@ -71,7 +73,8 @@ class Case:
     problem_id: str
     arguments: Arguments
     tag: CaseTag
-    #: For tag "probe": which parameter was varied and the index of the base case.
+    #: For tag "probe": which parameter was varied and the index of the base case; for tag
+    #: "shrink": the index of the case it simplifies.
     varied: str | None = None
     base_index: int | None = None
 
@@ -225,11 +228,11 @@ class ProblemCheck:
 
     @property
     def passed(self) -> int:
-        return sum(1 for check in self.checks if check.passed and check.case.tag != "probe")
+        return sum(1 for check in self.checks if check.passed and check.case.tag not in UNSCORED_TAGS)
 
     @property
     def total(self) -> int:
-        return sum(1 for check in self.checks if check.case.tag != "probe")
+        return sum(1 for check in self.checks if check.case.tag not in UNSCORED_TAGS)
 
 
 # --------------------------------------------------------------------------- diagnosis

@@ -20,10 +20,6 @@ from grader.rubric import ManualRubric, ProblemRubric, Rubric, load_rubric
 from grader.sandbox import Sandbox
 from grader.submissions import load
 
-#: Rounds of shrinking a failing case; each round is one more sandbox call for that student.
-SHRINK_ROUNDS = 2
-
-
 @dataclass(frozen=True)
 class Settings:
     """How to grade: plain, picklable data shared by every worker of a run."""
@@ -77,10 +73,14 @@ def unreadable_result(submission: Submission, policies: Sequence[ProblemRubric],
     )
 
 
+#: Shrinks the failing problems of one submission: (key, check) pairs -> for each problem id,
+#: the smallest failing case found with its expected and got values.
+Shrinker = Callable[[Sequence[tuple[ProblemKey, ProblemCheck]]], Mapping[str, tuple[Case, object, object]]]
+
+
 def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[ProblemRubric],
                keys: Sequence[ProblemKey], manual: Sequence[ManualRubric], device: str,
-               shrink: Callable[[ProblemKey, ProblemCheck], tuple[Case, object, object] | None] | None = None,
-               ) -> SubmissionResult:
+               shrink: Shrinker | None = None) -> SubmissionResult:
     """Execute, check, diagnose and score one loaded submission against ready answer keys."""
     if submission.error is not None:
         return unreadable_result(submission, policies, keys, manual, submission.error)
@@ -88,17 +88,20 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     if report.load_error is not None and not report.outcomes:
         result = unreadable_result(submission, policies, keys, manual, report.load_error)
         return replace(result, stdout=report.stdout, stderr=report.stderr, isolation=report.isolation)
-    verdicts = []
-    for policy, key in zip(policies, keys):
-        outcome = report.outcomes[key.problem_id]
-        check = checking.check(key, outcome)
-        found = diagnosis.diagnose(key, check)
-        shrunk = shrink(key, check) if shrink is not None and outcome.error is None else None
-        verdicts.append(scoring.score(policy, key, check, found, outcome, shrunk=shrunk,
-                                      student=str(submission.path)))
+    outcomes = [report.outcomes[key.problem_id] for key in keys]
+    checks = [checking.check(key, outcome) for key, outcome in zip(keys, outcomes)]
+    findings = [diagnosis.diagnose(key, check) for key, check in zip(keys, checks)]
+    wrong = [(key, check) for key, check, outcome in zip(keys, checks, outcomes)
+             if outcome.error is None and check.passed < check.total]
+    shrunk = shrink(wrong) if shrink is not None and wrong else {}
+    verdicts = tuple(
+        scoring.score(policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
+                      student=str(submission.path))
+        for policy, key, check, found, outcome in zip(policies, keys, checks, findings, outcomes)
+    )
     return SubmissionResult(
         student_id=submission.student_id,
-        verdicts=tuple(verdicts),
+        verdicts=verdicts,
         manual=tuple(scoring.score_manual(item, submission.texts, None, "") for item in manual),
         error=report.load_error,
         notes=submission.notes + report.load_notes,
@@ -140,7 +143,7 @@ class Grader:
         """This student's own cases and answers for every graded problem."""
         return [
             cases.build_key(self.problems[policy.problem_id], policy, self.rubric.conventions,
-                            student_id=student_id, seed=self.seed)
+                            student_id=student_id, seed=self.seed, speculative_shrink=True)
             for policy in self.policies
         ]
 
@@ -149,36 +152,46 @@ class Grader:
         submission = load(entry)
         keys = self.keys_for(submission.student_id)
         return grade_keys(self.sandbox, submission, self.policies, keys, self.rubric.manual,
-                          self.device, shrink=lambda key, check: self._shrink(submission, key, check))
+                          self.device, shrink=lambda wrong: self._shrink(submission, wrong))
 
-    def _shrink(self, submission: Submission, key: ProblemKey,
-                check: ProblemCheck) -> tuple[Case, object, object] | None:
-        """The smallest case found that still fails, with its expected and got values."""
-        failing = next((c for c in check.checks if not c.passed and c.error is None
-                        and c.case.tag == "hidden"), None)
-        if failing is None:
-            return None
-        problem = self.problems[key.problem_id]
-        policy = self.rubric.problem(key.problem_id)
-        best: tuple[Case, object, object] = (failing.case, failing.expected, failing.got)
-        for _ in range(SHRINK_ROUNDS):
-            candidates = cases.shrink_candidates(problem, best[0], policy.domain, self.rubric.conventions)
-            if not candidates:
-                break
-            candidate_key = cases.key_for_cases(problem, policy, self.rubric.conventions, candidates)
-            report = self.sandbox.execute(submission, call_plans([candidate_key], self.device))
-            outcome = report.outcomes.get(key.problem_id)
+    def _shrink(self, submission: Submission,
+                wrong: Sequence[tuple[ProblemKey, ProblemCheck]]) -> dict[str, tuple[Case, object, object]]:
+        """The smallest failing case found per wrong problem, in one more sandbox call for all."""
+        firsts: dict[str, tuple[Case, object, object]] = {}
+        candidate_keys: list[ProblemKey] = []
+        for key, check in wrong:
+            failing = next((c for c in check.checks if not c.passed and c.error is None
+                            and c.case.tag == "hidden"), None)
+            if failing is None:
+                continue
+            problem = self.problems[key.problem_id]
+            policy = self.rubric.problem(key.problem_id)
+            firsts[key.problem_id] = (failing.case, failing.expected, failing.got)
+            speculated = [c for c in check.checks if c.case.tag == "shrink" and c.case.base_index == failing.index]
+            if speculated:
+                # The first run already tried this case's shrink ladder: no second run needed.
+                still_failing = [c for c in speculated if not c.passed and c.error is None]
+                if still_failing:
+                    smallest = min(still_failing, key=lambda c: problem.size(c.case.arguments))
+                    firsts[key.problem_id] = (smallest.case, smallest.expected, smallest.got)
+                continue
+            ladder = cases.shrink_ladder(problem, failing.case, policy.domain, self.rubric.conventions)
+            if ladder:
+                candidate_keys.append(cases.key_for_cases(problem, policy, self.rubric.conventions, ladder))
+        if not candidate_keys:
+            return firsts
+        report = self.sandbox.execute(submission, call_plans(candidate_keys, self.device))
+        for candidate_key in candidate_keys:
+            outcome = report.outcomes.get(candidate_key.problem_id)
             if outcome is None or outcome.error is not None:
-                break
+                continue  # the candidates themselves hung or crashed: keep the drawn case
+            problem = self.problems[candidate_key.problem_id]
             still_failing = [c for c in checking.check(candidate_key, outcome).checks
                              if not c.passed and c.error is None]
-            if not still_failing:
-                break
-            smallest = min(still_failing, key=lambda c: problem.size(c.case.arguments))
-            if problem.size(smallest.case.arguments) >= problem.size(best[0].arguments):
-                break
-            best = (smallest.case, smallest.expected, smallest.got)
-        return best
+            if still_failing:
+                smallest = min(still_failing, key=lambda c: problem.size(c.case.arguments))
+                firsts[candidate_key.problem_id] = (smallest.case, smallest.expected, smallest.got)
+        return firsts
 
     def close(self) -> None:
         self.sandbox.close()

@@ -17,7 +17,7 @@ import numpy as np
 
 from grader.errors import RubricError, UsageError
 from grader.models import (Case, CaseCheck, Diagnosis, ExecutionError, FailingCase, ManualItem,
-                           ProblemCheck, ProblemKey, ProblemOutcome, Status, Value, Verdict)
+                           ProblemCheck, ProblemKey, ProblemOutcome, Status, UNSCORED_TAGS, Value, Verdict)
 from grader.rubric import ManualRubric, ProblemRubric
 
 #: How many failing cases a verdict shows; more teaches nothing a student can act on.
@@ -78,7 +78,7 @@ def failing_cases(key: ProblemKey, check: ProblemCheck, student: str,
     for case_check in check.checks:
         if len(shown) >= MAX_FAILING:
             break
-        if case_check.passed or case_check.case.tag == "probe":
+        if case_check.passed or case_check.case.tag in UNSCORED_TAGS:
             continue
         arguments = case_check.case.arguments
         shown.append(FailingCase(plain(arguments), plain(case_check.expected), _got(case_check),  # type: ignore[arg-type]
@@ -104,7 +104,7 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
           student: str = "SUBMISSION") -> Verdict:
     """The verdict of one problem under the rubric's policy."""
     points = problem_rubric.points
-    scored = [c for c in check.checks if c.case.tag != "probe"]
+    scored = [c for c in check.checks if c.case.tag not in UNSCORED_TAGS]
     passed, total = check.passed, check.total
     notes = tuple(dict.fromkeys(r.note for r in outcome.results if r.note))
     common = dict(problem_id=key.problem_id, title=key.title, max_score=points,

@@ -256,13 +256,15 @@ class ArrayProblem(Problem):
             found.extend((NAIVE_EXP, identifier) for identifier in ids)
         return tuple(found)
 
+    def variant_row(self, combination: tuple[str, ...], cases: Sequence[Arguments]) -> list[np.ndarray]:
+        """One combination's answers on every case (a row of the variant table)."""
+        softmax = naive_softmax if NAIVE_EXP in combination else stable_softmax
+        named = [identifier for identifier in combination if identifier != NAIVE_EXP]
+        variant = self.variants[named[0] if named else ""]
+        with np.errstate(all="ignore"):
+            return [np.asarray(variant(case, softmax), dtype=np.float64) for case in cases]
+
     def variant_table(self, cases: Sequence[Arguments], conventions: Conventions) -> VariantTable:
         combinations = self.combinations(conventions)
-        outputs = []
-        for combination in combinations:
-            softmax = naive_softmax if NAIVE_EXP in combination else stable_softmax
-            named = [identifier for identifier in combination if identifier != NAIVE_EXP]
-            variant = self.variants[named[0] if named else ""]
-            with np.errstate(all="ignore"):
-                outputs.append([np.asarray(variant(case, softmax), dtype=np.float64) for case in cases])
-        return VariantTable(combinations=combinations, outputs=outputs)
+        return VariantTable(combinations=combinations,
+                            outputs=[self.variant_row(combination, cases) for combination in combinations])

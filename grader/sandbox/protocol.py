@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,15 +62,49 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+#: The one `.npy` layout numpy itself writes for a C-ordered little-endian float64 array.
+#: Reading it takes microseconds where `np.load` takes ~80 (it evaluates the header with
+#: `ast.literal_eval`); a grader reads tens of thousands of answers a minute.
+NPY_MAGIC = b"\x93NUMPY\x01\x00"
+NPY_HEADER = re.compile(rb"\{'descr': '<f8', 'fortran_order': False, 'shape': \(((?:\d+, )*\d+,?|)\), \} *\n")
+
+
 def array_bytes(array: np.ndarray) -> bytes:
     """An array as `.npy` bytes, refusing object arrays (no pickles cross any channel)."""
+    if array.dtype == np.float64 and array.dtype.byteorder in "=<" and array.ndim <= MAX_ARRAY_DIMENSIONS:
+        shape = repr(tuple(int(side) for side in array.shape))
+        header = "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }" % shape
+        padding = 63 - (len(NPY_MAGIC) + 2 + len(header)) % 64  # numpy aligns data to 64 bytes
+        text = (header + " " * padding + "\n").encode("latin1")
+        return NPY_MAGIC + struct.pack("<H", len(text)) + text + np.ascontiguousarray(array).tobytes()
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
+def _fast_float64(blob: bytes) -> np.ndarray | None:
+    """The array of a blob in numpy's own float64 layout, or None for any other layout."""
+    if not blob.startswith(NPY_MAGIC) or len(blob) < len(NPY_MAGIC) + 2:
+        return None
+    (length,) = struct.unpack_from("<H", blob, len(NPY_MAGIC))
+    start = len(NPY_MAGIC) + 2
+    match = NPY_HEADER.fullmatch(blob, start, start + length)
+    if match is None:
+        return None
+    shape = tuple(int(side) for side in match.group(1).split(b",") if side.strip())
+    if len(shape) > MAX_ARRAY_DIMENSIONS or int(np.prod(shape)) > MAX_ARRAY_ELEMENTS:
+        raise ProtocolViolation(f"array of shape {shape} exceeds the size cap")
+    data = memoryview(blob)[start + length:]
+    if len(data) != 8 * int(np.prod(shape)):
+        raise ProtocolViolation("array data does not match its shape")
+    return np.frombuffer(data, dtype="<f8").reshape(shape).astype(np.float64)
+
+
 def load_array(blob: bytes, *, float64_only: bool = True) -> np.ndarray:
     """Parse `.npy` bytes from an untrusted sender: no pickles, float64, bounded shape."""
+    fast = _fast_float64(blob)
+    if fast is not None:
+        return fast
     try:
         array = np.load(io.BytesIO(blob), allow_pickle=False)
     except Exception as error:  # a forged blob: any parse failure is a violation, not a crash
