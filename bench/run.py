@@ -99,9 +99,8 @@ def profile_grader(size: int, jobs: int, rubric: Path | None) -> None:
     command = grader_command(folder / "submissions", out, jobs, rubric)
     arguments = command[1:] if command[0].endswith("grader") else command[3:]
     profile = WORK / f"profile-{size}.pstats"
-    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "cProfile", "-o", str(profile), "-c",
-                    "import sys; from grader.cli import main; sys.argv = ['grader'] + sys.argv[1:]; main()",
-                    *arguments], cwd=ROOT, check=False, capture_output=True)
+    subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "cProfile", "-o", str(profile),
+                    "-m", "grader", *arguments], cwd=ROOT, check=False, capture_output=True)
     with open(WORK / f"profile-{size}.txt", "w") as text:
         pstats.Stats(str(profile), stream=text).sort_stats("cumulative").print_stats(40)
     print((WORK / f"profile-{size}.txt").read_text()[:6000])

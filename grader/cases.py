@@ -277,7 +277,7 @@ def shrink_candidates(problem: Problem, case: Case, domain: Domain | None,
 
 
 def shrink_ladder(problem: Problem, case: Case, domain: Domain | None, conventions: Conventions,
-                  *, width: int = 3, limit: int = 24) -> list[Case]:
+                  *, width: int = 1, limit: int = 12) -> list[Case]:
     """Two levels of shrink candidates at once (the candidates, then the first `width`
     candidates' own), deduplicated: one sandbox call then shrinks as far as two rounds would."""
     first = shrink_candidates(problem, case, domain, conventions)

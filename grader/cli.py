@@ -27,8 +27,8 @@ def main() -> None:
 @click.option("--rubric", type=click.Path(path_type=Path), help="Rubric TOML (default: the built-in dl-hw1).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
               help="Output folder: reports, results.json, grades.csv, gradebook.")
-@click.option("--jobs", type=click.IntRange(1, 256), default=os.cpu_count() or 1, show_default="cores",
-              help="Submissions graded at once.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=(os.cpu_count() or 1) + 1, show_default="cores + 1",
+              help="Submissions graded at once (a worker waits on its sandbox half the time).")
 @click.option("--timeout", type=click.FloatRange(0.1), help="Seconds per problem (default: the rubric's).")
 @click.option("--memory", type=click.IntRange(64), help="MiB of memory per submission (default: the rubric's).")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where torch models run.")

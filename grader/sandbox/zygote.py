@@ -9,7 +9,6 @@ reaps every process a run leaves behind.
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import os
 import select
@@ -21,10 +20,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
 from . import child, isolation
-from .protocol import TRUSTED_MAX_BLOBS, FrameReader, encode_frame, read_frame_blocking, write_all
+from .protocol import TRUSTED_MAX_BLOBS, FrameReader, encode_frame, load_array, read_frame_blocking, write_all
 
 HIGH_FD = 10  # keep prepared fds clear of 0-3, which each child rewires
 
@@ -112,7 +111,7 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     """Fork one child for a job, hand its pipes to the parent, wait, clean up.
 
     Returns False when the parent went away (the zygote should exit)."""
-    arrays = [np.load(io.BytesIO(blob), allow_pickle=False) for blob in blobs]
+    arrays = [load_array(blob, float64_only=False) for blob in blobs]
     workdir = tempfile.mkdtemp(dir=state.base)
     result_read, result_write = os.pipe()
     stdout_read, stdout_write = os.pipe()
