@@ -87,7 +87,9 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     if submission.error is not None:
         return unreadable_result(submission, policies, keys, manual, submission.error)
     report: ExecutionReport = sandbox.execute(submission, call_plans(keys, device))
-    if report.load_error is not None and not report.outcomes:
+    if report.load_error is not None:
+        # The code never finished loading (a hang, an exit, a syntax error): no function was
+        # even looked for, so every problem is that error, not "missing".
         result = unreadable_result(submission, policies, keys, manual, report.load_error)
         return replace(result, stdout=report.stdout, stderr=report.stderr, isolation=report.isolation)
     outcomes = [report.outcomes[key.problem_id] for key in keys]

@@ -148,7 +148,9 @@ def read_file(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[str,
 
 def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] = INTERFACE_NAMES) -> Submission:
     """Read one student's entry; unreadable input gives `Submission.error`, never an exception."""
-    entry = Path(entry)
+    # Absolute from here on: `grader check .` must name the student after the folder (not ""),
+    # and the sandbox, which works in its own temp folder, must not resolve "." against it.
+    entry = Path(entry).absolute()
     digest = hashlib.sha256()
     try:
         if entry.is_file():

@@ -155,3 +155,35 @@ def test_check_from_a_bundle_agrees_with_the_answer_key(tmp_path: Path) -> None:
     assert "naive-exp-overflow" in verdicts["p3a"].misconceptions
     correct = SUBMISSIONS / "ada_lovelace.py"
     assert all(v.status == "correct" for v in check_one(correct, bundle).result.verdicts)
+
+
+def test_code_that_never_loads_is_an_error_in_every_problem_not_missing(tmp_path: Path) -> None:
+    (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(3)\n\ndef mlp_params(N, L, h, n):\n    return 0\n")
+    rubric = load_rubric(default_rubric_path())
+    bundle = read_bundle(write_bundle(rubric, tmp_path / "public.json"))
+    result = check_one(tmp_path / "exits_at_import.py", bundle).result
+    assert result.error is not None and result.error.kind == "exit"
+    assert {verdict.status for verdict in result.verdicts} == {"error"}
+    assert {verdict.error.kind for verdict in result.verdicts if verdict.error} == {"exit"}
+
+
+def test_manual_points_imported_by_report_show_up_and_survive_a_rerun(
+        sample_run: tuple[dict, Path], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    _, out = sample_run
+    scores = tmp_path / "proof-scores.csv"
+    scores.write_text("student_id,item_id,points,comment\nada_lovelace,p3a-proof,4,clear and complete\n")
+    invoked = CliRunner().invoke(main, ["report", str(out), "--manual", str(scores)])
+    assert invoked.exit_code == 0, invoked.output
+
+    def ada_proof() -> dict:
+        results = json.loads((out / "results.json").read_text())
+        return next(item for item in by_student(results)["ada_lovelace"]["manual"] if item["id"] == "p3a-proof")
+
+    assert (ada_proof()["score"], ada_proof()["comment"]) == (4.0, "clear and complete")
+    assert "clear and complete" in (out / "students" / "ada_lovelace.html").read_text()
+    run_class(SUBMISSIONS, out, fast_settings(), jobs=2)
+    assert ada_proof()["score"] == 4.0

@@ -98,3 +98,13 @@ def test_discover_rejects_a_missing_folder_and_duplicate_students(tmp_path: Path
     (tmp_path / "alice").mkdir()
     with pytest.raises(SubmissionsError, match="two entries"):
         discover(tmp_path)
+
+
+def test_a_relative_path_is_named_after_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repository = tmp_path / "student-repo"
+    repository.mkdir()
+    (repository / "homework.py").write_text("def mlp_params(N, L, h, n):\n    return 0\n")
+    monkeypatch.chdir(repository)
+    submission = load(Path("."))
+    assert submission.student_id == "student-repo"
+    assert submission.entry == repository / "homework.py" and submission.error is None
