@@ -30,7 +30,7 @@ PROOF = (
 
 def write_module(student: Student, folder: Path) -> Path:
     path = folder / f"{student.student_id}.py"
-    path.write_text(f'"""Homework 1."""\n' + "\n\n".join(student.cells))
+    path.write_text('"""Homework 1."""\n' + "\n\n".join(student.cells))
     return path
 
 

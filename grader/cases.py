@@ -7,7 +7,7 @@ key, so `grader check` can grade from a public bundle without the answer key ins
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -292,9 +292,3 @@ def key_for_cases(problem: Problem, problem_rubric: ProblemRubric, conventions: 
                   cases: Sequence[Case]) -> ProblemKey:
     """A key over given cases (shrink candidates), checked like any other."""
     return make_key(problem, problem_rubric, conventions, list(cases))
-
-
-def case_mapping(arguments: Mapping[str, object]) -> dict[str, object]:
-    """Arguments as JSON-ready data (arrays become lists) for reports and replay commands."""
-    return {name: value.tolist() if isinstance(value, np.ndarray) else value
-            for name, value in arguments.items()}

@@ -3,7 +3,8 @@
 Counts (and modules' parameter counts) are matched against the key's variant table in one
 vectorised comparison; arrays against each combination's outputs within tolerance. An answer
 no combination reproduces gets an explanation: how its changes differ from the reference's
-(counts), which structure is off (arrays), or what story a crash tells.
+(counts), which structure is off (arrays, in `grader/array_faults.py`), or what story a crash
+tells.
 """
 
 from __future__ import annotations
@@ -13,53 +14,20 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from grader.checking import RETURNED_NONE, arrays_agree, as_array, as_count
-from grader.models import UNSCORED_TAGS, CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
+from grader.array_faults import array_faults, explain_arrays, match_arrays
+from grader.checking import RETURNED_NONE, as_array, as_count
+from grader.diagnosis_templates import TEMPLATES, describe_arguments, scored_checks
+from grader.models import CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
 
-#: Every sentence diagnosis writes, in one place (a course can translate or reword them here).
-TEMPLATES = {
-    "sensitivity": "{one_more} should {reference_change} parameters; yours {student_change} "
-                   "(from {base}).",
-    "sensitivity_agrees": "Changing one input at a time around {base} changes your answer as "
-                          "much as the reference's, yet the answers differ.",
-    "offset": "Your answers are always {offset:+d} from the right count: a constant term is off.",
-    "shape_scalar": "Your function returns a scalar where an array of shape {expected} is expected{where}.",
-    "shape_arranged": "Your function returns shape {got} where {expected} is expected: the right "
-                      "number of values, arranged differently{where}.",
-    "shape": "Your function returns shape {got} where {expected} is expected{where}.",
-    "non_finite": "Your function returns {values} at position {positions}{where}, where the answer "
-                  "is finite; subtract max(z) before exp to avoid overflow.",
-    "sign": "Every value has the wrong sign (≈ −expected){where}.",
-    "transposed": "Your answer is the transpose of the expected one{where}: swap the indices.",
-    "symmetry": "The answer should be symmetric, but yours is not{where}.",
-    "row_sums": "Each row should sum to {expected:.6g}; yours sum to {got}{where}.",
-    "column_sums": "Each column should sum to {expected:.6g}; yours sum to {got}{where}.",
-    "sums": "The values should sum to {expected:.6g}; yours sum to {got:.6g}{where}.",
-    "scale": "Your answer is ≈ {factor:.4g} × the expected one{where}: a constant factor is off.",
-    "axis": "Your answer sums correctly along columns instead of rows{where}: check the axis.",
-    "batch_assumed": "Your function assumes a batch (2-D input) but {name} is a 1-D vector "
-                     "({exception_type}: {message}).",
-    "returns_none": "Your function returns None: a `return` statement is missing.",
-    "exception": "Your function raised {exception_type} on {count} of {total} cases: {message}",
-    "failure": "{count} of {total} cases failed with {kind}: {message}",
-    "where": " for {arguments}",
-    "notes": "Your function {note}.",
-}
+# Array matching and structural faults live in `grader/array_faults.py`, the sentence
+# templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.
+__all__ = [
+    "TEMPLATES", "array_faults", "cluster_key", "describe_arguments", "diagnose", "explain_arrays",
+    "explain_counts", "explain_errors", "match_arrays", "match_counts",
+]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def describe_arguments(arguments: Mapping[str, object]) -> str:
-    """A case's arguments for a sentence: "N = 4, L = 2" or "z = [1, 3.5, 757, -5]"."""
-    parts = []
-    for name, value in arguments.items():
-        if isinstance(value, np.ndarray):
-            text = np.array2string(value, precision=4, separator=", ", threshold=8, edgeitems=3)
-        else:
-            text = f"{value:g}" if isinstance(value, float) else str(value)
-        parts.append(f"{name} = {text}")
-    return ", ".join(parts)
 
 
 def _change(amount: int, third_person: bool) -> str:
@@ -76,10 +44,6 @@ def _smallest(combinations: Sequence[tuple[str, ...]], indices: Sequence[int]) -
     return combinations[min(indices, key=lambda index: (len(combinations[index]), index))]
 
 
-def _scored(check: ProblemCheck) -> list[CaseCheck]:
-    return [case_check for case_check in check.checks if case_check.case.tag not in UNSCORED_TAGS]
-
-
 def _count_of(key: ProblemKey, value: object) -> int | None:
     if key.kind == "module":
         value = value.get("parameters") if isinstance(value, Mapping) else None
@@ -92,7 +56,7 @@ def _count_of(key: ProblemKey, value: object) -> int | None:
 def match_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None:
     """The smallest combination equal to every answered non-probe case, or None."""
     indices, answers = [], []
-    for case_check in _scored(check):
+    for case_check in scored_checks(check):
         count = _count_of(key, case_check.got) if case_check.error is None else None
         if count is not None:
             indices.append(case_check.index)
@@ -129,7 +93,7 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
     found.sort(key=lambda item: -item[0])
     sentences = [sentence for _, sentence in found]
     faults: tuple[str, ...] = ()
-    offsets = {counts[c.index] - int(c.expected) for c in _scored(check)  # type: ignore[operator, arg-type]
+    offsets = {counts[c.index] - int(c.expected) for c in scored_checks(check)  # type: ignore[operator, arg-type]
                if counts.get(c.index) is not None}
     if len(offsets) == 1 and 0 not in offsets:
         sentences.append(TEMPLATES["offset"].format(offset=offsets.pop()))
@@ -140,127 +104,6 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
             sentences.append(TEMPLATES["sensitivity_agrees"].format(
                 base=describe_arguments(key.cases[base_probe.case.base_index].arguments)))
     return " ".join(sentences), faults
-
-
-# --------------------------------------------------------------------------- arrays
-
-
-def match_arrays(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None:
-    """The smallest combination agreeing within tolerance on every answered non-probe case.
-
-    The answered cases are flattened into one vector per combination, so each combination
-    costs one comparison instead of one per case.
-    """
-    indices, answers = [], []
-    for case_check in _scored(check):
-        array = as_array(case_check.got) if case_check.error is None else None
-        if array is not None:
-            indices.append(case_check.index)
-            answers.append(array)
-    if not indices:
-        return None
-    shapes = [answer.shape for answer in answers]
-    flat = np.concatenate([answer.ravel() for answer in answers])
-    outputs: Sequence[Sequence[np.ndarray]] = key.variant_outputs  # type: ignore[assignment]
-    order = sorted(range(len(key.combinations)), key=lambda index: (len(key.combinations[index]), index))
-    rtol, atol = key.tolerance
-    shared = getattr(outputs, "shared_count", 0)
-    quick = [(case, answer) for case, answer in zip(indices, answers) if case < shared]
-    for combination_index in order:
-        if quick:
-            # Rule a combination out on the class-wide cases first: their rows are cached, so
-            # a student's hidden cases are only computed for the combinations still in play.
-            head = outputs.shared_row(combination_index)  # type: ignore[attr-defined]
-            if not all(head[case].shape == answer.shape and arrays_agree(answer, head[case], rtol, atol)
-                       for case, answer in quick):
-                continue
-        row = outputs[combination_index]
-        if any(row[case].shape != shape for case, shape in zip(indices, shapes)):
-            continue
-        expected = np.concatenate([row[case].ravel() for case in indices])
-        if arrays_agree(flat, expected, rtol, atol):
-            return key.combinations[combination_index]
-    return None
-
-
-def array_faults(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float,
-                 where: str) -> list[tuple[str, str]]:
-    """Structural faults of one wrong array: (fault name, sentence) pairs."""
-    def close(a: np.ndarray, b: np.ndarray) -> bool:
-        return arrays_agree(a, b, rtol, max(atol, 1e-9))
-
-    if got.shape != expected.shape:
-        if got.ndim == 0:
-            return [("shape", TEMPLATES["shape_scalar"].format(expected=expected.shape, where=where))]
-        if got.size != expected.size:
-            return [("shape", TEMPLATES["shape"].format(got=got.shape, expected=expected.shape, where=where))]
-        found = [("shape", TEMPLATES["shape_arranged"].format(got=got.shape, expected=expected.shape, where=where))]
-        return found + array_faults(got.reshape(expected.shape), expected, rtol, atol, where)
-    bad = ~np.isfinite(got) & np.isfinite(expected)
-    if bad.any():
-        positions = [tuple(int(i) for i in place) if got.ndim > 1 else int(place[0]) for place in np.argwhere(bad)]
-        values = sorted({"NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf") for v in got[bad]})
-        return [("non-finite", TEMPLATES["non_finite"].format(
-            values=" and ".join(values), positions=", ".join(map(str, positions[:6])), where=where))]
-    found = []
-    if np.any(np.abs(expected) > atol) and close(got, -expected):
-        found.append(("sign", TEMPLATES["sign"].format(where=where)))
-    if got.ndim == 2 and got.shape[0] == got.shape[1]:
-        expected_symmetric = close(expected, expected.T)
-        if not expected_symmetric and close(got, expected.T):
-            found.append(("transposed", TEMPLATES["transposed"].format(where=where)))
-        if expected_symmetric and not close(got, got.T):
-            found.append(("symmetry", TEMPLATES["symmetry"].format(where=where)))
-    if got.ndim == 2:
-        found += _sum_faults(got, expected, close, where)
-    elif got.ndim == 1 and got.size > 1:
-        total, wanted = float(got.sum()), float(expected.sum())
-        if not close(np.array([total]), np.array([wanted])):
-            found.append(("sums", TEMPLATES["sums"].format(expected=wanted, got=total, where=where)))
-    denominator = float(np.sum(expected * expected))
-    if denominator > 0 and not any(name == "sign" for name, _ in found):
-        factor = float(np.sum(got * expected)) / denominator
-        if not np.isclose(factor, 1.0, rtol=1e-3) and abs(factor) > 1e-12 and close(got, factor * expected):
-            found.append(("scale", TEMPLATES["scale"].format(factor=factor, where=where)))
-    return found
-
-
-def _sum_faults(got: np.ndarray, expected: np.ndarray, close: object, where: str) -> list[tuple[str, str]]:
-    """Row and column sums that should be a constant (0 for a Jacobian, 1 for probabilities)."""
-    found = []
-    for axis, name in ((1, "row_sums"), (0, "column_sums")):
-        wanted = expected.sum(axis=axis)
-        if not close(wanted, np.full_like(wanted, wanted[0])):  # type: ignore[operator]
-            continue  # the expected sums are not a property worth naming
-        sums = got.sum(axis=axis)
-        if not close(sums, wanted):  # type: ignore[operator]
-            text = np.array2string(sums, precision=4, separator=", ", threshold=6)
-            found.append((name.replace("_", "-"), TEMPLATES[name].format(expected=float(wanted[0]), got=text, where=where)))
-    names = [name for name, _ in found]
-    if names == ["row-sums"] and close(got.sum(axis=0), expected.sum(axis=1)):  # type: ignore[operator]
-        found.append(("axis", TEMPLATES["axis"].format(where=where)))
-    return found
-
-
-def explain_arrays(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
-    """Structural faults over the failing answered cases; each fault explained once."""
-    rtol, atol = key.tolerance
-    names: list[str] = []
-    sentences: list[str] = []
-    failing = [c for c in _scored(check) if not c.passed and c.error is None and as_array(c.got) is not None]
-    # Faults are systematic: the three smallest failing cases (the clearest examples) and two
-    # stress cases (where overflow shows) tell them all, at a bounded cost per submission.
-    smallest = sorted(failing, key=lambda c: sum(np.size(v) for v in c.case.arguments.values()))[:3]
-    stress = [c for c in failing if c.case.tag == "stress" and c not in smallest][:2]
-    for case_check in sorted(smallest + stress, key=lambda c: c.index):
-        got = as_array(case_check.got)
-        assert got is not None
-        where = TEMPLATES["where"].format(arguments=describe_arguments(case_check.case.arguments))
-        for name, sentence in array_faults(got, np.asarray(case_check.expected), rtol, atol, where):
-            if name not in names:
-                names.append(name)
-                sentences.append(sentence)
-    return " ".join(sentences), tuple(names)
 
 
 # --------------------------------------------------------------------------- crashes
@@ -274,7 +117,7 @@ def _is_batch_assumption(error: ExecutionError) -> bool:
 
 def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
     """The story failed calls tell: a missing `return`, a batch assumption, an exception."""
-    scored = _scored(check)
+    scored = scored_checks(check)
     failed = [c for c in scored if c.error is not None]
     if not failed:
         return "", ()
@@ -338,10 +181,10 @@ def cluster_key(key: ProblemKey, check: ProblemCheck) -> str | None:
 
 def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
     """Why this problem's answer is wrong; an empty `Diagnosis` when every scored case passes."""
-    if all(c.passed for c in _scored(check)):
+    if all(c.passed for c in scored_checks(check)):
         return Diagnosis()
     error_text, error_faults = explain_errors(check)
-    if not any(c.error is None and c.got is not None for c in _scored(check)):
+    if not any(c.error is None and c.got is not None for c in scored_checks(check)):
         # Nothing came back to reason about (every call crashed or returned garbage): the
         # errors are the whole story, and "answers" that are all errors are no cluster.
         return Diagnosis(explanation=error_text, faults=error_faults)
@@ -361,7 +204,7 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
                          cluster_key=cluster_key(key, check))
     # The reference itself reproduces every answer: what failed were calls or returned types
     # (a bool, 42.5), not the formula; the checks' notes say which.
-    notes = [c.note for c in _scored(check) if not c.passed and c.error is None and c.note
+    notes = [c.note for c in scored_checks(check) if not c.passed and c.error is None and c.note
              and "output has shape" not in c.note]
     text = " ".join(filter(None, (error_text, TEMPLATES["notes"].format(note=notes[0]) if notes else "")))
     faults = error_faults
@@ -372,7 +215,7 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
 
 def _module_shape_faults(check: ProblemCheck, text: str, faults: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """A module whose output shape is wrong says so (its notes already carry the shapes)."""
-    notes = [c.note for c in _scored(check) if not c.passed and "output has shape" in c.note]
+    notes = [c.note for c in scored_checks(check) if not c.passed and "output has shape" in c.note]
     if not notes:
         return text, faults
     return " ".join(filter(None, (text, f"The {notes[0]}."))), faults + ("output-shape",)

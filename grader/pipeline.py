@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader import cases, checking, diagnosis, scoring
 from grader.models import (
-    CallPlan, Case, ExecutionError, ExecutionReport, Limits, ManualItem, ProblemCheck, ProblemKey,
+    CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
     Submission, SubmissionResult, Verdict,
 )
 from grader.rubric import ManualRubric, ProblemRubric, Rubric, load_rubric
@@ -205,17 +205,3 @@ class Grader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def manual_points(result: SubmissionResult, awarded: Mapping[str, tuple[float, str]]) -> SubmissionResult:
-    """Apply points a person awarded (item id -> (points, comment)) to the manual items."""
-    items = tuple(
-        replace(item, score=awarded[item.item_id][0], comment=awarded[item.item_id][1])
-        if item.item_id in awarded else item
-        for item in result.manual
-    )
-    return replace(result, manual=items)
-
-
-def empty_manual(item: ManualRubric) -> ManualItem:
-    return ManualItem(item_id=item.item_id, title=item.title, max_score=item.points, score=None)

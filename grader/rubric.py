@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from grader.errors import RubricError, did_you_mean
 from grader.models import Limits
+from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 from reference.problem import Conventions, Domain
 
 
@@ -109,94 +110,9 @@ def default_rubric_path() -> Path:
 
 
 SCHEMA_VERSION = 1
-_TYPE_WORDS = {int: "a whole number", str: "a string", bool: "true or false", list: "a list", dict: "a table"}
-_MISSING: Any = object()
 
 
-class _Table:
-    """One TOML table being read: tracks the dotted key path and which keys were used."""
-
-    def __init__(self, path: Path, data: object, key_path: str) -> None:
-        self.path, self.key_path = path, key_path
-        if not isinstance(data, dict):
-            raise RubricError(path, key_path, f"expected a table, got {data!r}")
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.key_path}.{name}" if self.key_path else name
-
-    def fail(self, name: str, problem: str, hint: str = "") -> RubricError:
-        return RubricError(self.path, self.key(name), problem, hint=hint)
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
-        """The value of `name`, checked against `kind` (bool is never a number here)."""
-        self.used.add(name)
-        if name not in self.data:
-            if default is _MISSING:
-                raise self.fail(name, "missing", hint=f"add `{name} = ...` to [{self.key_path or 'the top level'}]")
-            return default
-        value = self.data[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        number_wanted = float in kinds or int in kinds
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            wanted = "a number" if float in kinds else " or ".join(_TYPE_WORDS.get(k, k.__name__) for k in kinds)
-            raise self.fail(name, f"expected {wanted}, got {value!r}")
-        return float(value) if number_wanted and float in kinds and not isinstance(value, bool) else value
-
-    def number(self, name: str, default: Any, low: float, high: float = float("inf"), whole: bool = False) -> Any:
-        """A number within [low, high] (an int where `whole`)."""
-        value = self.get(name, int if whole else (int, float), default)
-        if not low <= value <= high:
-            bounds = f"between {low:g} and {high:g}" if high != float("inf") else f"at least {low:g}"
-            raise self.fail(name, f"{value!r} is out of range: it must be {bounds}")
-        return int(value) if whole else float(value)
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.get(name, str, default)
-        if value not in choices:
-            raise self.fail(name, f"{value!r} is not one of {', '.join(map(repr, choices))}",
-                            hint=did_you_mean(value, choices))
-        return value
-
-    def table(self, name: str, required: bool = False) -> _Table:
-        self.used.add(name)
-        if name not in self.data and not required:
-            return _Table(self.path, {}, self.key(name))
-        if name not in self.data:
-            raise self.fail(name, "missing table", hint=f"add a [{self.key(name)}] table")
-        return _Table(self.path, self.data[name], self.key(name))
-
-    def finish(self, allowed: tuple[str, ...] = ()) -> None:
-        """Any key not read is a typo (or a key of another schema): name it and the closest one."""
-        for name in self.data:
-            if name not in self.used:
-                choices = tuple(self.used) + allowed
-                raise self.fail(name, f"unknown key (value {self.data[name]!r})", hint=did_you_mean(name, choices))
-
-
-def _identifiers(table: _Table, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A list of Python names (function aliases): anything else could never be found."""
-    values = table.get(name, list, list(default))
-    for value in values:
-        if not isinstance(value, str) or not value.isidentifier():
-            raise table.fail(name, f"{value!r} is not a Python function name")
-    return tuple(values)
-
-
-def _pair(table: _Table, name: str, default: tuple[float, float], ordered: bool) -> tuple[float, float]:
-    value = table.get(name, list, _MISSING if default is None else list(default))
-    if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
-        raise table.fail(name, f"expected two numbers [low, high], got {value!r}")
-    low, high = float(value[0]), float(value[1])
-    if ordered and low > high:
-        raise table.fail(name, f"{value!r}: the low bound is above the high bound", hint=f"write [{value[1]}, {value[0]}]")
-    if not ordered and (low < 0 or high < 0):
-        raise table.fail(name, f"{value!r}: tolerances cannot be negative")
-    return low, high
-
-
-def _misconceptions(table: _Table, problem: Any, conventions: Conventions,
+def _misconceptions(table: RubricTable, problem: Any, conventions: Conventions,
                     default_deduction: float) -> dict[str, MisconceptionPolicy]:
     """Every catalog id gets a policy: the rubric's, or the problem's `default_deduction`."""
     catalog_ids = [entry.id for entry in problem.catalog]
@@ -207,14 +123,14 @@ def _misconceptions(table: _Table, problem: Any, conventions: Conventions,
             raise table.fail(identifier, "unknown misconception",
                              hint=did_you_mean(identifier, catalog_ids) or f"the catalog of {problem.id} has: "
                              + ", ".join(catalog_ids))
-        entry = _Table(table.path, value if isinstance(value, dict) else {"deduction": value}, table.key(identifier))
-        policies[identifier] = MisconceptionPolicy(deduction=entry.number("deduction", _MISSING, 0.0, 1.0),
+        entry = RubricTable(table.path, value if isinstance(value, dict) else {"deduction": value}, table.key(identifier))
+        policies[identifier] = MisconceptionPolicy(deduction=entry.number("deduction", MISSING, 0.0, 1.0),
                                                    feedback=entry.get("feedback", str, None))
         entry.finish()
     return policies
 
 
-def _problem(table: _Table, problem: Any, conventions: Conventions) -> ProblemRubric | None:
+def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> ProblemRubric | None:
     """One [problems.<id>] table; None when `enabled = false`."""
     enabled = table.get("enabled", bool, True)
     domain_table = table.table("domain")
@@ -225,7 +141,7 @@ def _problem(table: _Table, problem: Any, conventions: Conventions) -> ProblemRu
             raise domain_table.fail(name, "unknown parameter",
                                     hint=did_you_mean(name, problem.default_domain) or "the domain has: "
                                     + ", ".join(problem.default_domain))
-        domain[name] = _pair(domain_table, name, None, ordered=True)  # type: ignore[arg-type]
+        domain[name] = number_pair(domain_table, name, None, ordered=True)  # type: ignore[arg-type]
     cases_table = table.table("cases")
     cases = CaseCounts(public=cases_table.number("public", 3, 0, whole=True),
                        hidden=cases_table.number("hidden", 20, 0, 10_000, whole=True),
@@ -234,13 +150,13 @@ def _problem(table: _Table, problem: Any, conventions: Conventions) -> ProblemRu
     default_deduction = table.number("default_deduction", 0.25, 0.0, 1.0)
     rubric = ProblemRubric(
         problem_id=problem.id,
-        points=table.number("points", _MISSING, 0.0),
+        points=table.number("points", MISSING, 0.0),
         function=table.get("function", str, problem.function),
-        aliases=_identifiers(table, "aliases", problem.aliases),
+        aliases=identifiers(table, "aliases", problem.aliases),
         domain=domain,
         cases=cases,
         misconceptions=_misconceptions(table.table("misconceptions"), problem, conventions, default_deduction),
-        tolerance=_pair(table, "tolerance", problem.tolerance, ordered=False),
+        tolerance=number_pair(table, "tolerance", problem.tolerance, ordered=False),
         unexplained_credit=table.number("unexplained_credit", 0.0, 0.0, 1.0),
         error_credit=table.number("error_credit", 0.0, 0.0, 1.0),
         note_credit=table.number("note_credit", 1.0, 0.0, 1.0),
@@ -251,23 +167,23 @@ def _problem(table: _Table, problem: Any, conventions: Conventions) -> ProblemRu
     return rubric if enabled else None
 
 
-def _manual(table: _Table, item_id: str) -> ManualRubric:
+def _manual(table: RubricTable, item_id: str) -> ManualRubric:
     """One [manual.<id>] table; the answer key's items give defaults for title and heading."""
     from reference import MANUAL_ITEMS
 
     known = MANUAL_ITEMS.get(item_id)
-    heading = table.get("heading", str, known.heading if known else _MISSING)
+    heading = table.get("heading", str, known.heading if known else MISSING)
     try:
         re.compile(heading)
     except re.error as error:
         raise table.fail("heading", f"{heading!r} is not a regular expression ({error})") from None
-    item = ManualRubric(item_id=item_id, title=table.get("title", str, known.title if known else _MISSING),
-                        points=table.number("points", _MISSING, 0.0), heading=heading)
+    item = ManualRubric(item_id=item_id, title=table.get("title", str, known.title if known else MISSING),
+                        points=table.number("points", MISSING, 0.0), heading=heading)
     table.finish()
     return item
 
 
-def _limits(table: _Table) -> Limits:
+def _limits(table: RubricTable) -> Limits:
     values = {}
     for limit in fields(Limits):
         whole = isinstance(limit.default, int)
@@ -291,7 +207,7 @@ def load_rubric(path: Path | str) -> Rubric:
         raw = tomllib.loads(content.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise RubricError(path, "", f"not valid TOML: {error}") from None
-    top = _Table(path, raw, "")
+    top = RubricTable(path, raw, "")
     version = top.get("schema_version", int)
     if version != SCHEMA_VERSION:
         raise top.fail("schema_version", f"{version!r} is not supported", hint=f"this grader reads schema_version = {SCHEMA_VERSION}")
@@ -316,7 +232,7 @@ def load_rubric(path: Path | str) -> Rubric:
         manual_table.used.add(item_id)
         manual.append(_manual(manual_table.table(item_id), item_id))
     rubric = Rubric(
-        path=path, schema_version=version, title=top.get("title", str), seed=top.number("seed", _MISSING, 0, whole=True),
+        path=path, schema_version=version, title=top.get("title", str), seed=top.number("seed", MISSING, 0, whole=True),
         conventions=conventions, problems=tuple(problems), manual=tuple(manual), limits=_limits(top.table("limits")),
         device=top.choice("device", "auto", ("auto", "cpu", "cuda")), digest=hashlib.sha256(content).hexdigest(),
         raw=raw)

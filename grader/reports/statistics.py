@@ -1,7 +1,8 @@
 """Everything the HTML pages show, computed here as frozen records: templates do no arithmetic.
 
 The dashboard answers an instructor's first questions (how did the class do, which mistakes are
-common, who shares an unexplained answer); chart geometry is computed here too, as plain numbers.
+common, who shares an unexplained answer); chart geometry is computed in `charts.py`, as plain
+numbers.
 """
 
 from __future__ import annotations
@@ -14,75 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from grader.models import RunSummary, SubmissionResult, Verdict
+from grader.reports.charts import Histogram, RateChart, pass_rate_chart, score_histogram
 from grader.reports.formatting import percent, points
 
 STATUS_ORDER = ("correct", "partial", "incorrect", "missing", "error")
 #: A symbol with every status, so a report never relies on colour alone (WCAG 1.4.1).
 STATUS_SYMBOLS = {"correct": "✓", "partial": "◐", "incorrect": "✗", "missing": "–", "error": "⚠"}
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One bar of a vertical chart, in SVG user units."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-    center: float  # where the value and the label are centred
-    label: str  # under the bar
-    value_text: str  # above the bar ('' for an empty bin)
-    value_y: float
-    description: str  # the bar's <title>, read by screen readers and shown on hover
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """The class's score distribution as an inline SVG bar chart."""
-
-    width: float
-    height: float
-    center: float
-    baseline: float
-    label_y: float
-    axis_label_y: float
-    bars: tuple[Bar, ...]
-    description: str  # aria-label: the whole chart in one sentence
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A part of a horizontal bar: the students with one status."""
-
-    status: str
-    x: float
-    width: float
-    description: str
-
-
-@dataclass(frozen=True)
-class RateRow:
-    """One problem's row of the pass-rate chart."""
-
-    label: str
-    y: float
-    text_y: float
-    segments: tuple[Segment, ...]
-    value_text: str
-    value_x: float
-
-
-@dataclass(frozen=True)
-class RateChart:
-    """Per-problem full and partial credit as horizontal stacked bars."""
-
-    width: float
-    height: float
-    bar_height: float
-    track_x: float  # the grey track behind every bar: 100% of the class
-    track_width: float
-    rows: tuple[RateRow, ...]
-    description: str
 
 
 @dataclass(frozen=True)
@@ -186,63 +124,12 @@ def titles_of(summary: RunSummary) -> Mapping[str, str]:
     return titles if isinstance(titles, Mapping) else {}
 
 
-def _histogram(results: Sequence[SubmissionResult]) -> Histogram:
-    counts = [0] * 10
-    for result in results:
-        share = result.total / result.max_score if result.max_score else 0.0
-        counts[min(9, max(0, int(share * 10)))] += 1
-    tallest = max(counts) or 1
-    slot, top, baseline = 52.0, 24.0, 184.0
-    bars = []
-    for index, count in enumerate(counts):
-        height = (baseline - top) * count / tallest
-        label = f"{index * 10}–{index * 10 + 9}" if index < 9 else "90–100"
-        bars.append(Bar(
-            x=8 + index * slot, y=baseline - height, width=slot - 8, height=height,
-            center=8 + index * slot + (slot - 8) / 2, label=label,
-            value_text=str(count) if count else "", value_y=baseline - height - 6,
-            description=f"{count} student{'s' if count != 1 else ''} scored {label}%",
-        ))
-    described = ", ".join(bar.description for bar in bars if bar.value_text)
-    return Histogram(
-        width=8 + 10 * slot, height=236.0, center=(8 + 10 * slot) / 2, baseline=baseline, label_y=baseline + 18,
-        axis_label_y=baseline + 42, bars=tuple(bars),
-        description=f"Histogram of total scores in percent of the maximum: {described or 'no students'}.",
-    )
-
-
 def _by_problem(results: Sequence[SubmissionResult]) -> dict[str, list[Verdict]]:
     verdicts: dict[str, list[Verdict]] = defaultdict(list)
     for result in results:
         for verdict in result.verdicts:
             verdicts[verdict.problem_id].append(verdict)
     return verdicts
-
-
-def _rates(problems: Mapping[str, list[Verdict]], class_size: int) -> RateChart:
-    label_width, bar_width, row_height, bar_height = 64.0, 300.0, 32.0, 20.0
-    rows = []
-    for index, (problem_id, verdicts) in enumerate(problems.items()):
-        y, x, segments = 8 + index * row_height, label_width, []
-        for status in ("correct", "partial"):
-            count = sum(1 for verdict in verdicts if verdict.status == status)
-            width = bar_width * count / class_size if class_size else 0.0
-            if count:
-                segments.append(Segment(status, x, width, f"{problem_id}: {count} of {class_size} {status}"))
-            x += width
-        correct = sum(1 for verdict in verdicts if verdict.status == "correct")
-        partial = sum(1 for verdict in verdicts if verdict.status == "partial")
-        rows.append(RateRow(
-            label=problem_id, y=y, text_y=y + bar_height - 5, segments=tuple(segments),
-            value_text=f"{percent(correct, class_size)} full, {percent(partial, class_size)} partial",
-            value_x=label_width + bar_width + 10,
-        ))
-    described = "; ".join(f"{row.label}: {row.value_text}" for row in rows)
-    return RateChart(
-        width=label_width + bar_width + 190, height=16 + len(rows) * row_height, bar_height=bar_height,
-        track_x=label_width, track_width=bar_width,
-        rows=tuple(rows), description=f"Share of students with full or partial credit per problem. {described}.",
-    )
 
 
 def _problem_stats(problem_id: str, verdicts: Sequence[Verdict], class_size: int) -> ProblemStats:
@@ -329,8 +216,8 @@ def dashboard(summary: RunSummary) -> Dashboard:
         median_text=points(statistics.median(totals)) if totals else "–",
         max_text=points(maximum),
         awaiting_count=sum(1 for result in results for item in result.manual if item.score is None),
-        histogram=_histogram(results),
-        rates=_rates(problems, len(results)),
+        histogram=score_histogram(results),
+        rates=pass_rate_chart(problems, len(results)),
         problems=tuple(
             _problem_stats(problem_id, verdicts, len(results)) for problem_id, verdicts in problems.items()
         ),

@@ -1,0 +1,61 @@
+"""The words diagnosis writes: every sentence template, and how a case's arguments read in one.
+
+Shared by `grader/diagnosis.py` and `grader/array_faults.py`, so the templates stay in one
+place (a course can translate or reword them here) and neither module imports the other's
+internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from grader.models import UNSCORED_TAGS, CaseCheck, ProblemCheck
+
+#: Every sentence diagnosis writes, in one place (a course can translate or reword them here).
+TEMPLATES = {
+    "sensitivity": "{one_more} should {reference_change} parameters; yours {student_change} "
+                   "(from {base}).",
+    "sensitivity_agrees": "Changing one input at a time around {base} changes your answer as "
+                          "much as the reference's, yet the answers differ.",
+    "offset": "Your answers are always {offset:+d} from the right count: a constant term is off.",
+    "shape_scalar": "Your function returns a scalar where an array of shape {expected} is expected{where}.",
+    "shape_arranged": "Your function returns shape {got} where {expected} is expected: the right "
+                      "number of values, arranged differently{where}.",
+    "shape": "Your function returns shape {got} where {expected} is expected{where}.",
+    "non_finite": "Your function returns {values} at position {positions}{where}, where the answer "
+                  "is finite; subtract max(z) before exp to avoid overflow.",
+    "sign": "Every value has the wrong sign (≈ −expected){where}.",
+    "transposed": "Your answer is the transpose of the expected one{where}: swap the indices.",
+    "symmetry": "The answer should be symmetric, but yours is not{where}.",
+    "row_sums": "Each row should sum to {expected:.6g}; yours sum to {got}{where}.",
+    "column_sums": "Each column should sum to {expected:.6g}; yours sum to {got}{where}.",
+    "sums": "The values should sum to {expected:.6g}; yours sum to {got:.6g}{where}.",
+    "scale": "Your answer is ≈ {factor:.4g} × the expected one{where}: a constant factor is off.",
+    "axis": "Your answer sums correctly along columns instead of rows{where}: check the axis.",
+    "batch_assumed": "Your function assumes a batch (2-D input) but {name} is a 1-D vector "
+                     "({exception_type}: {message}).",
+    "returns_none": "Your function returns None: a `return` statement is missing.",
+    "exception": "Your function raised {exception_type} on {count} of {total} cases: {message}",
+    "failure": "{count} of {total} cases failed with {kind}: {message}",
+    "where": " for {arguments}",
+    "notes": "Your function {note}.",
+}
+
+
+def describe_arguments(arguments: Mapping[str, object]) -> str:
+    """A case's arguments for a sentence: "N = 4, L = 2" or "z = [1, 3.5, 757, -5]"."""
+    parts = []
+    for name, value in arguments.items():
+        if isinstance(value, np.ndarray):
+            text = np.array2string(value, precision=4, separator=", ", threshold=8, edgeitems=3)
+        else:
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(f"{name} = {text}")
+    return ", ".join(parts)
+
+
+def scored_checks(check: ProblemCheck) -> list[CaseCheck]:
+    """The case checks a diagnosis reasons about: probes and shrink candidates never count."""
+    return [case_check for case_check in check.checks if case_check.case.tag not in UNSCORED_TAGS]
