@@ -132,7 +132,7 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
     if batch is not None and vector is not None:
         error: ExecutionError = batch.error  # type: ignore[assignment]
         sentences.append(TEMPLATES["batch_assumed"].format(
-            name=vector, exception_type=error.exception_type, message=error.message))
+            name=vector, exception_type=error.exception_type, message=error.bare_message))
         faults.append("axis")
     batch_told = batch is not None and vector is not None
     others = [c for c in failed if c.error != RETURNED_NONE
@@ -142,7 +142,7 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
         if first.kind == "exception":
             sentences.append(TEMPLATES["exception"].format(
                 exception_type=first.exception_type or "an exception", count=len(others),
-                total=len(scored), message=first.message))
+                total=len(scored), message=first.bare_message))
         else:
             sentences.append(TEMPLATES["failure"].format(
                 count=len(others), total=len(scored), kind=first.kind, message=first.message))

@@ -94,17 +94,76 @@ def _from_data(data: dict[str, Any]) -> SubmissionResult:
     return result_from_data(data)
 
 
+def parent_pid_of(pid: int) -> int | None:
+    """The parent of process `pid` from /proc, None when it is gone or unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: parse after the last ")".
+    fields = stat[stat.rfind(")") + 2:].split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+
+
+def start_worker(grader_pid: int) -> None:
+    """Pool-worker initializer: make this worker die with the `grader run` that started it.
+
+    Without it, `kill -9` of `grader run` left every worker and its zygote (torch loaded, about
+    225 MB each) running under init. A death signal alone is not enough: under forkserver a
+    worker's parent is the fork server, and the fork server stays up as long as any worker
+    holds its `alive` pipe, so each waits for the other forever. Hence two guards: the death
+    signal (for the parent we have: the fork server, or the grader under spawn) and a thread
+    watching the grader itself through a pidfd. The worker's zygote dies with the worker (its
+    own death signal), and the zygote's child with the zygote.
+    """
+    import signal
+
+    from grader.sandbox import isolation
+
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    try:
+        grader = os.pidfd_open(grader_pid)
+    except OSError:  # ProcessLookupError: the grader died before this worker got here
+        os._exit(1)
+    # The parent may have died between fork and prctl, when no death signal was armed yet;
+    # then our parent is a reaper now, neither the grader nor the fork server it started.
+    # (Checked after pidfd_open: while the chain holds, the pidfd is the grader, not a reused pid.)
+    parent = os.getppid()
+    if parent != grader_pid and parent_pid_of(parent) != grader_pid:
+        os._exit(1)
+    threading.Thread(target=_exit_with_grader, args=(grader,), name="grader-watch", daemon=True).start()
+
+
+def _exit_with_grader(grader: int) -> None:
+    """Block until the grader process exits, let this worker's zygotes clean up, then exit."""
+    import select
+
+    select.select([grader], [], [])
+    try:
+        with _GRADERS_LOCK:
+            graders = list(_GRADERS.values())
+        for cached in graders:
+            cached.sandbox.abandon()
+    finally:
+        os._exit(1)  # the task in progress has no one to report to
+
+
 # --------------------------------------------------------------------------- shipped bytes
 
 
 def read_entry_files(entry: Path) -> dict[str, bytes]:
-    """Every file of a submission (a file or a folder) by path relative to its parent."""
+    """Every file of a submission (a file or a folder) by path relative to its parent.
+
+    Symbolic links are never followed: `alice.py -> /etc/passwd` would ship the target's
+    bytes to a worker as if the student had written them (`load` rejects such an entry)."""
+    if entry.is_symlink():
+        return {}
     if entry.is_file():
         return {entry.name: entry.read_bytes()}
     return {
         str(path.relative_to(entry.parent)): path.read_bytes()
         for path in sorted(entry.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not path.is_symlink()
     }
 
 
@@ -178,6 +237,8 @@ class LocalExecutor:
         self._pool = ProcessPoolExecutor(
             max_workers=self.jobs,
             mp_context=context,
+            initializer=start_worker,
+            initargs=(os.getpid(),),
         )
         self._pool_settings = settings
         return self._pool

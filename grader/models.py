@@ -170,6 +170,17 @@ class ExecutionError:
     #: The student's traceback or signal detail, capped; shown in reports, never parsed.
     detail: str = ""
 
+    @property
+    def bare_message(self) -> str:
+        """The message without a leading "ValueError: " (the sandbox may or may not add it)."""
+        prefix = f"{self.exception_type}: " if self.exception_type else ""
+        return self.message[len(prefix):] if prefix and self.message.startswith(prefix) else self.message
+
+    @property
+    def described(self) -> str:
+        """The message with the exception's class name exactly once, or the kind when none."""
+        return f"{self.exception_type or self.kind}: {self.bare_message}"
+
 
 @dataclass(frozen=True)
 class CallResult:

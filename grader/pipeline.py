@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import cases, checking, diagnosis, scoring
+from grader.errors import UsageError
 from grader.models import (
     CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
     Submission, SubmissionResult, Verdict,
@@ -33,14 +34,19 @@ class Settings:
 
 
 def resolve_device(device: str) -> str:
-    """'auto' means CUDA when this machine has it."""
-    if device != "auto":
+    """'auto' means CUDA when this machine has it; 'cuda' on a machine without it is refused."""
+    if device == "cpu":
         return device
     if not any(Path("/dev").glob("nvidia*")) and not Path("/proc/driver/nvidia").exists():
-        return "cpu"  # no NVIDIA driver: skip importing torch (1.5 s) just to be told so
-    import torch
+        available = False  # no NVIDIA driver: skip importing torch (1.5 s) just to be told so
+    else:
+        import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+        available = torch.cuda.is_available()
+    if device == "cuda" and not available:
+        raise UsageError("--device cuda: this machine has no CUDA device that torch can use",
+                         hint="use --device auto (CUDA when present) or --device cpu")
+    return "cuda" if available else "cpu"
 
 
 def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
@@ -52,7 +58,10 @@ def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
             parameters=tuple(parameter.name for parameter in key.parameters),
             cases=tuple(case.arguments for case in key.cases),
             call="torch-module" if key.kind == "module" else "function",
-            device=device,
+            # Only a student's network runs on the GPU: a CUDA child gets no address-space limit
+            # and a wider Landlock view (/proc, /sys, device nodes), so plain functions never
+            # get those relaxations.
+            device=device if key.kind == "module" else "cpu",
         )
         for key in keys
     ]

@@ -130,6 +130,10 @@ def _misconceptions(table: RubricTable, problem: Any, conventions: Conventions,
     return policies
 
 
+#: Layer counts that may be 0 (no hidden layer, no FC layer) when degenerate networks are allowed.
+DEGENERATE_PARAMETERS = frozenset({"L", "F"})
+
+
 def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> ProblemRubric | None:
     """One [problems.<id>] table; None when `enabled = false`."""
     enabled = table.get("enabled", bool, True)
@@ -141,7 +145,20 @@ def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> Prob
             raise domain_table.fail(name, "unknown parameter",
                                     hint=did_you_mean(name, problem.default_domain) or "the domain has: "
                                     + ", ".join(problem.default_domain))
-        domain[name] = number_pair(domain_table, name, None, ordered=True)  # type: ignore[arg-type]
+        low, high = number_pair(domain_table, name, None, ordered=True)  # type: ignore[arg-type]
+        default_low, _ = problem.default_domain[name]
+        counts = isinstance(default_low, int) and not isinstance(default_low, bool)
+        if counts and not (low.is_integer() and high.is_integer()):
+            raise domain_table.fail(name, f"[{low:g}, {high:g}]: {name} counts things, so its bounds must be whole numbers")
+        # A 0-pixel image or a layer of 0 units is no network; only the layer counts L and F may
+        # be 0, and only under the `allow_degenerate` convention.
+        lowest = 0 if conventions.allow_degenerate and name in DEGENERATE_PARAMETERS else 1
+        if counts and low < lowest:
+            hint = f"write [{lowest}, {max(high, lowest):g}]" + (
+                "" if lowest == 0 or name not in DEGENERATE_PARAMETERS else
+                " (or set allow_degenerate = true under [conventions] for L = 0 or F = 0)")
+            raise domain_table.fail(name, f"[{low:g}, {high:g}]: {name} must be at least {lowest}", hint=hint)
+        domain[name] = (int(low), int(high)) if counts else (low, high)
     cases_table = table.table("cases")
     cases = CaseCounts(public=cases_table.number("public", 3, 0, whole=True),
                        hidden=cases_table.number("hidden", 20, 0, 10_000, whole=True),

@@ -6,6 +6,8 @@ in a rubric is caught before it silently changes every student's grade.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,8 @@ def number_pair(table: RubricTable, name: str, default: tuple[float, float], ord
     if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
         raise table.fail(name, f"expected two numbers [low, high], got {value!r}")
     low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise table.fail(name, f"{value!r}: bounds and tolerances must be finite numbers")
     if ordered and low > high:
         raise table.fail(name, f"{value!r}: the low bound is above the high bound", hint=f"write [{value[1]}, {value[0]}]")
     if not ordered and (low < 0 or high < 0):

@@ -58,6 +58,7 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
     from grader.executors import make_executor
 
     rubric = load_rubric(settings.rubric_path)
+    device = resolve_device(settings.device)  # refuse --device cuda without CUDA before any work
     entries = discover(submissions)
     if not entries:
         raise UsageError(f"{submissions}: no submissions found (expected NAME.py, NAME.ipynb or NAME/)",
@@ -100,7 +101,7 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
         isolation=isolation or next((r.isolation for r in results if r.isolation), ()),
         warnings=warnings + isolation_warnings(isolation),
         started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        device=resolve_device(settings.device),
+        device=device,
         extra={"run_identity": run_identity, "misconception_titles": misconception_titles(rubric)},
     )
     written = write_outputs(summary, out)
@@ -135,8 +136,13 @@ def rerender(out: Path, rubric_path: Path) -> RunOutcome:
     results_file = out / "results.json"
     if not (out / GRADEBOOK_NAME).exists() or not results_file.exists():
         raise UsageError(f"{out}: no finished run here (no {GRADEBOOK_NAME} and results.json)",
-                         hint="run `grader run SUBMISSIONS --out {out}` first")
-    previous = json.loads(results_file.read_text(encoding="utf-8"))
+                         hint=f"run `grader run SUBMISSIONS --out {out}` first")
+    try:
+        previous = json.loads(results_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{results_file}: unreadable ({error})",
+                         hint=f"run `grader run SUBMISSIONS --out {out}` again: the gradebook keeps every "
+                              "result, so nothing is regraded") from None
     rubric = load_rubric(rubric_path)
     seed = int(previous.get("seed", rubric.seed))
     identity = previous.get("run_identity") or f"{rubric.digest}:{seed}::{__version__}"

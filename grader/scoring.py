@@ -63,7 +63,7 @@ def _got(case_check: CaseCheck) -> object:
     """What the student gave back, for a report: the value, or the failure in words."""
     error = case_check.error
     if error is not None:
-        return f"{error.exception_type or error.kind}: {error.message}"
+        return error.described
     return plain(case_check.got)
 
 
@@ -109,8 +109,10 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
     notes = tuple(dict.fromkeys(r.note for r in outcome.results if r.note))
     common = dict(problem_id=key.problem_id, title=key.title, max_score=points,
                   function=outcome.function_used, passed=passed, total=total)
-    if outcome.function_used is None:
-        return Verdict(status="missing", score=0.0, error=outcome.error, **common)  # type: ignore[arg-type]
+    if outcome.function_used is None and (outcome.error is None or outcome.error.kind == "exception"):
+        # Not found: no error record (nothing failed to run), the sandbox's words explain.
+        explanation = outcome.error.message if outcome.error is not None else ""
+        return Verdict(status="missing", score=0.0, explanation=explanation, **common)  # type: ignore[arg-type]
     problem_error = outcome.error or _every_case_failed(scored)
     if problem_error is not None:
         return Verdict(status="error", score=points * problem_rubric.error_credit, error=problem_error,

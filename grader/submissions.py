@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
@@ -53,6 +55,10 @@ def discover(folder: Path) -> list[Path]:
 
 
 def student_id(entry: Path) -> str:
+    """The entry's name without its suffix for a file; a symbolic link is named without
+    following it (its target may be any file on the machine, or nothing)."""
+    if entry.is_symlink():
+        return entry.stem if entry.suffix in CODE_SUFFIXES else entry.name
     return entry.stem if entry.is_file() else entry.name
 
 
@@ -100,18 +106,61 @@ def clean_cell(source: str, label: str, notes: list[str]) -> str | None:
     return "\n".join(lines)
 
 
+def is_text(source: object) -> bool:
+    """A cell source as nbformat writes it: a string or a list of strings."""
+    return isinstance(source, str) or (isinstance(source, list) and all(isinstance(line, str) for line in source))
+
+
+def blank_non_text_sources(text: str, notes: list[str]) -> str:
+    """The notebook's JSON with every cell source that is not text emptied, and a note each.
+
+    nbformat either crashes on such a cell (`["x = 1", 3]` fails its line joining, losing the
+    whole notebook) or keeps it (`12` became the code "12"); a hand-edited or generated
+    notebook deserves its other cells graded and a word about the broken one."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text  # nbformat words the JSON error itself
+    if not isinstance(data, dict):
+        return text
+    if isinstance(data.get("cells"), list):
+        cells = data["cells"]
+    else:  # nbformat 3: cells inside worksheets, code in "input"
+        worksheets = data.get("worksheets")
+        cells = [cell for sheet in worksheets if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list)
+                 for cell in sheet["cells"]] if isinstance(worksheets, list) else []
+    changed = False
+    for position, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            continue
+        for key in ("source", "input"):
+            if key in cell and not is_text(cell[key]):
+                notes.append(f"cell {position}: its source is not text; skipped")
+                cell[key], changed = "", True
+    return json.dumps(data) if changed else text
+
+
 def read_notebook(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[list[SourceUnit], list[str], list[str]]:
     """Code cells (as units, labelled by position in the notebook), markdown texts, notes."""
-    text = read_text(path, max_bytes, digest)
+    units: list[SourceUnit] = []
+    texts: list[str] = []
+    notes: list[str] = []
+    text = blank_non_text_sources(read_text(path, max_bytes, digest), notes)
     try:
-        notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
+        # nbformat warns on stderr (MissingIDFieldWarning for every old notebook without cell
+        # ids, validation and upgrade warnings) in the middle of the grader's progress output;
+        # none is the student's fault or the instructor's business.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(text, as_version=4, capture_validation_error={})
     except Exception as error:  # nbformat raises NotJSONError, ValueError, KeyError, ...
         raise ValueError(f"{path.name} is not a readable notebook: {str(error)[:200]}") from None
-    units, texts, notes = [], [], []
     for position, cell in enumerate(notebook.get("cells", []), start=1):
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
         label = f"cell {position}"
+        if not is_text(source):  # emptied above already; kept so nothing non-text is ever run
+            continue
+        source = "".join(source) if isinstance(source, list) else source
         if cell.get("cell_type") == "markdown":
             texts.append(source)
         elif cell.get("cell_type") == "code" and source.strip():
@@ -152,6 +201,10 @@ def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] 
     # and the sandbox, which works in its own temp folder, must not resolve "." against it.
     entry = Path(entry).absolute()
     digest = hashlib.sha256()
+    if entry.is_symlink():
+        # Never followed: `alice.py -> /etc/passwd` (or -> another student's work) would be read
+        # here, outside the sandbox, and its text graded and shown in reports.
+        return unreadable(entry, f"{entry.name} is a symbolic link; submissions must be real files")
     try:
         if entry.is_file():
             kind, units, texts, notes = read_file(entry, max_bytes, digest)
@@ -199,6 +252,6 @@ def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface
         raise ValueError(f"folder {folder.name} holds no readable .py or .ipynb file")
     candidates.sort(key=lambda candidate: candidate[:2])
     score, relative, path, kind, units, cell_texts, cell_notes = candidates[0]
-    notes.insert(0, f"graded {relative} (defines {-score} interface function(s)); "
-                    f"ignored {', '.join(candidate[1] for candidate in candidates[1:]) or 'no other code file'}")
+    others = ", ".join(candidate[1] for candidate in candidates[1:])
+    notes.insert(0, f"graded {relative} (defines {-score} interface function(s))" + (f"; ignored {others}" if others else ""))
     return path, kind, units, cell_texts + texts, notes + cell_notes

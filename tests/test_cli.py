@@ -116,3 +116,18 @@ def test_replay_runs_one_case_and_shows_expected_and_got() -> None:
     code, output = invoke("replay", str(correct), "p1", "--args", '{"N": 2, "L": 1, "h": 3, "n": 4}')
     assert code == 0, output
     assert "expected:  55" in output and "got:       55" in output
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_refused_before_any_grading(tmp_path: Path) -> None:
+    code, output = invoke("run", str(SUBMISSIONS), "--out", str(tmp_path / "out"), "--device", "cuda")
+    assert code == 2 and "CUDA" in output and "Traceback" not in output
+    assert not (tmp_path / "out" / "gradebook.sqlite").exists()
+
+
+def test_report_on_a_damaged_results_file_says_how_to_recover(tmp_path: Path) -> None:
+    (tmp_path / "gradebook.sqlite").write_bytes(b"")
+    (tmp_path / "results.json").write_text('{"submissions": [')
+    code, output = invoke("report", str(tmp_path))
+    assert code == 2 and "results.json" in output and "grader run" in output
+    assert "internal error" not in output

@@ -6,8 +6,13 @@ plus, where named, a submission that never finishes loading.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import sqlite3
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -140,3 +145,82 @@ def test_missing_dask_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UsageError) as raised:
         make_executor(2, "tcp://127.0.0.1:8786")
     assert "pip install 'grader[cluster]'" in str(raised.value)
+
+
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """Every live process as pid -> (parent pid, start time, state), read from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # the command name may hold spaces
+        table[int(entry)] = (int(fields[1]), fields[19], fields[0])
+    return table
+
+
+def descendants(root: int) -> dict[int, str]:
+    """The processes below `root`, as pid -> start time (a reused pid is another process)."""
+    table = process_table()
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, started, _) in table.items():
+            if ppid == parent and pid not in found:
+                found[pid] = started
+                frontier.append(pid)
+    return found
+
+
+def still_running(processes: dict[int, str]) -> list[int]:
+    """Those of `processes` alive now; a zombie is dead (init may be slow to reap it)."""
+    table = process_table()
+    return [pid for pid, started in processes.items()
+            if pid in table and table[pid][1] == started and table[pid][2] != "Z"]
+
+
+def stored_results(gradebook: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{gradebook}?mode=ro", uri=True, timeout=1) as connection:
+            return connection.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or locked mid-write
+        return 0
+
+
+def test_kill_9_of_grader_run_leaves_no_process_behind(tmp_path: Path) -> None:
+    # `kill -9` runs no cleanup: workers and their zygotes (torch loaded) must die with the
+    # grader by themselves, through death signals, instead of living on under init.
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copy(ROOT / "submissions" / "ada_lovelace.py", submissions / "a_graded_first.py")
+    for number in range(4):  # keep both workers (and their zygotes' children) busy at the kill
+        (submissions / f"z_hanging_{number}.py").write_text(INFINITE_LOOP)
+    out = tmp_path / "out"
+    grader_run = subprocess.Popen(
+        [sys.executable, "-m", "grader", "run", str(submissions), "--out", str(out), "--jobs", "2"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    left: dict[int, str] = {}
+    try:
+        for _ in range(1200):  # bounded: a cold worker imports torch before its first result
+            if stored_results(out / "gradebook.sqlite") or grader_run.poll() is not None:
+                break
+            time.sleep(0.25)
+        assert grader_run.poll() is None and stored_results(out / "gradebook.sqlite") >= 1
+        left = descendants(grader_run.pid)
+        assert len(left) >= 3  # the fork server and two workers at least: the pool is running
+        os.kill(grader_run.pid, signal.SIGKILL)  # the main process only, not its group
+        grader_run.wait()
+        for _ in range(300):
+            if not still_running(left):
+                break
+            time.sleep(0.1)
+        assert still_running(left) == []
+    finally:
+        grader_run.kill() if grader_run.poll() is None else None
+        for pid in still_running(left):  # only the processes this test started
+            os.kill(pid, signal.SIGKILL)

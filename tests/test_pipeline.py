@@ -17,7 +17,7 @@ from grader.bundle import read_bundle, write_bundle
 from grader.pipeline import Settings
 from grader.rubric import default_rubric_path, load_rubric
 from grader.runs import check_one, run_class
-from tests.sample_expectations import EXPECTED
+from tests.sample_expectations import EXPECTED, EXPECTED_ERROR_KINDS, EXPECTED_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
@@ -26,9 +26,13 @@ ERROR_KINDS = {"timeout", "memory", "crash", "exit", "exception", "syntax", "inv
 
 
 def fast_settings() -> Settings:
-    """The default rubric with short limits: hostile samples cost seconds, not minutes."""
+    """The default rubric with short limits: hostile samples cost seconds, not minutes.
+
+    Memory shrinks with time: a bomb must fill its budget before the 2 s clock stops it, or
+    it is (rightly) a timeout. 512 MiB is still far more than any honest sample uses.
+    """
     rubric = load_rubric(default_rubric_path())
-    limits = replace(rubric.limits, timeout_seconds=2.0, load_timeout_seconds=4.0)
+    limits = replace(rubric.limits, timeout_seconds=2.0, load_timeout_seconds=4.0, memory_mib=512)
     return Settings(rubric_path=rubric.path, limits=limits)
 
 
@@ -187,3 +191,24 @@ def test_manual_points_imported_by_report_show_up_and_survive_a_rerun(
     assert "clear and complete" in (out / "students" / "ada_lovelace.html").read_text()
     run_class(SUBMISSIONS, out, fast_settings(), jobs=2)
     assert ada_proof()["score"] == 4.0
+
+
+def test_a_function_never_written_is_missing_with_no_error_record(sample_run: tuple[dict, Path]) -> None:
+    p2 = next(p for p in by_student(sample_run[0])["missing_cnn_params"]["problems"] if p["id"] == "p2")
+    assert (p2["status"], p2["error"]) == ("missing", None)
+    assert "cnn_params" in p2["explanation"]
+
+
+@pytest.mark.parametrize("student_id", sorted(EXPECTED_ERROR_KINDS))
+def test_each_failing_sample_fails_with_its_pinned_error_kind(sample_run: tuple[dict, Path], student_id: str) -> None:
+    problems = {p["id"]: p for p in by_student(sample_run[0])[student_id]["problems"]}
+    for problem_id, kind in EXPECTED_ERROR_KINDS[student_id].items():
+        error = problems[problem_id]["error"]
+        assert error is not None and error["kind"] == kind, (student_id, problem_id, error)
+
+
+@pytest.mark.parametrize("student_id", sorted(EXPECTED_FUNCTIONS))
+def test_the_report_names_the_alias_a_student_used(sample_run: tuple[dict, Path], student_id: str) -> None:
+    problems = {p["id"]: p for p in by_student(sample_run[0])[student_id]["problems"]}
+    for problem_id, name in EXPECTED_FUNCTIONS[student_id].items():
+        assert problems[problem_id]["function"] == name

@@ -101,3 +101,31 @@ def test_feedback_overrides_and_conventions_are_read(tmp_path: Path) -> None:
     rubric = load_rubric(write(tmp_path, text))
     assert rubric.conventions.padding == "literal" and not rubric.conventions.targets_sum_to_one
     assert rubric.problem("p2").misconceptions["output-no-bias"].feedback == "Biases!"
+
+
+@pytest.mark.parametrize("original, replacement, complaint", [
+    ("tolerance = [1e-6, 1e-9]", "tolerance = [nan, 1e-9]", "finite"),
+    ("h = [1, 256]", "h = [1.5, 256]", "whole numbers"),
+    ("N = [2, 64]", "N = [0, 0]", "at least 1"),
+])
+def test_a_domain_or_tolerance_that_cannot_work_is_refused(tmp_path: Path, original: str, replacement: str,
+                                                          complaint: str) -> None:
+    text = default_rubric_path().read_text()
+    assert original in text
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text.replace(original, replacement, 1))
+    with pytest.raises(RubricError) as raised:
+        load_rubric(broken)
+    assert "broken.toml" in str(raised.value) and complaint in str(raised.value)
+
+
+def test_degenerate_networks_may_be_drawn_once_the_convention_allows_them(tmp_path: Path) -> None:
+    text = default_rubric_path().read_text()
+    lowered = text.replace("L = [1, 6]", "L = [0, 6]", 1)
+    refused = tmp_path / "refused.toml"
+    refused.write_text(lowered)
+    with pytest.raises(RubricError, match="allow_degenerate"):
+        load_rubric(refused)
+    allowed = tmp_path / "allowed.toml"
+    allowed.write_text(lowered.replace("allow_degenerate = false", "allow_degenerate = true", 1))
+    assert load_rubric(allowed).problem("p1").domain["L"] == (0, 6)

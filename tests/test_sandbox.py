@@ -75,6 +75,20 @@ def test_missing_function_is_named(sandbox: Sandbox) -> None:
     assert "no function named softmax_jacobian (or softmax_grad)" in outcome.error.message
 
 
+def test_traceback_shows_the_students_frames_only(sandbox: Sandbox, tmp_path: Path) -> None:
+    folder = tmp_path / "submissions" / "frank"
+    folder.mkdir(parents=True)
+    (folder / "solution.py").write_text("from helpers import layer_size\n\n\n"
+                                        "def mlp_params(N, L, h, n):\n    return layer_size(N) + h\n")
+    (folder / "helpers.py").write_text("def layer_size(N):\n    raise ValueError('negative width')\n")
+    error = run(sandbox, folder, (MLP,)).outcomes["p1"].results[0].error
+    assert error is not None and error.kind == "exception"
+    assert 'File "solution.py", line 5, in mlp_params' in error.detail and "return layer_size(N) + h" in error.detail
+    assert 'File "helpers.py", line 2, in layer_size' in error.detail
+    assert error.detail.rstrip().endswith("ValueError: negative width")
+    assert "grader/sandbox" not in error.detail and "child.py" not in error.detail
+
+
 def test_endless_loop_at_import_times_out_every_problem(sandbox: Sandbox) -> None:
     report = run(sandbox, HOSTILE / "endless_loop_at_import.py")
     assert report.load_error is not None and report.load_error.kind == "timeout"
@@ -101,6 +115,17 @@ def test_failing_function_is_contained_with_its_kind(sandbox: Sandbox, fixture: 
 def test_gradual_memory_bomb_is_a_memory_error(sandbox: Sandbox) -> None:
     result = run(sandbox, HOSTILE / "memory_bomb.py").outcomes["p3a"].results[0]
     assert result.error is not None and result.error.kind == "memory"
+
+
+def test_memory_bomb_stopped_by_the_wall_clock_is_a_memory_error() -> None:
+    # The budget fills before the timeout, but the kill comes from the wall clock: the peak
+    # RSS the zygote reports, not the deadline, must decide the kind.
+    limits = Limits(timeout_seconds=2.0, load_timeout_seconds=5.0, memory_mib=256, output_kib=16)
+    with Sandbox(limits, preload_torch=False, hidden_paths=[REPOSITORY]) as box:
+        report = box.execute(load(HOSTILE / "slow_memory_bomb.py"), (MLP, SOFTMAX))
+    error = report.outcomes["p1"].error
+    assert error is not None and error.kind == "memory" and "256 MiB" in error.message
+    assert np.allclose(report.outcomes["p3a"].results[0].value, [0, 0, 1, 0])
 
 
 @pytest.mark.parametrize("fixture", ["os_exit_at_import.py", "sys_exit_at_import.py"])

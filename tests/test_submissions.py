@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,54 @@ def test_a_relative_path_is_named_after_its_folder(tmp_path: Path, monkeypatch: 
     submission = load(Path("."))
     assert submission.student_id == "student-repo"
     assert submission.entry == repository / "homework.py" and submission.error is None
+
+
+def notebook_json(cells: list[dict], minor: int = 5) -> str:
+    """A v4 notebook as a student's tool might write it: no cell ids, whatever the sources."""
+    return json.dumps({"nbformat": 4, "nbformat_minor": minor, "metadata": {}, "cells": cells})
+
+
+def code_cell(source: object) -> dict:
+    return {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source}
+
+
+def test_notebook_without_cell_ids_loads_without_warnings(tmp_path: Path) -> None:
+    notebook = tmp_path / "old_notebook_without_cell_ids.ipynb"
+    notebook.write_text(notebook_json([code_cell("def softmax(z):\n    return z\n")]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        submission = load(notebook)
+    assert submission.error is None and "def softmax" in submission.units[0].code
+    assert [str(warning.message) for warning in caught] == []
+
+
+@pytest.mark.parametrize("source", [12, {"code": "x = 1"}, ["x = 1\n", 3], None])
+def test_cell_whose_source_is_not_text_is_skipped_with_a_note(tmp_path: Path, source: object) -> None:
+    notebook = tmp_path / "cell_source_not_text.ipynb"
+    notebook.write_text(notebook_json([code_cell("a = 1\n"), code_cell("b = 2\n"), code_cell(source),
+                                       code_cell("def softmax(z):\n    return z\n")]))
+    submission = load(notebook)
+    assert submission.error is None
+    assert "cell 3: its source is not text; skipped" in submission.notes
+    assert [unit.label for unit in submission.units] == ["cell 1", "cell 2", "cell 4"]
+
+
+def test_folder_with_one_code_file_says_nothing_about_ignoring(tmp_path: Path) -> None:
+    folder = tmp_path / "gina"
+    folder.mkdir()
+    (folder / "solution.py").write_text("def softmax(z):\n    return z\n")
+    assert load(folder).notes[0] == "graded solution.py (defines 1 interface function(s))"
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "other_student.py", "missing.py", "other_folder"])
+def test_symlinked_entry_is_unreadable_and_never_followed(tmp_path: Path, target: str) -> None:
+    (tmp_path / "other_student.py").write_text("def softmax(z):\n    return 'OTHER STUDENT'\n")
+    (tmp_path / "other_folder").mkdir()
+    (tmp_path / "other_folder" / "solution.py").write_text("def softmax(z):\n    return z\n")
+    link = tmp_path / ("alice" if target == "other_folder" else "alice.py")
+    link.symlink_to(target if target.startswith("/") else tmp_path / target)
+    assert link in discover(tmp_path)
+    submission = load(link)
+    assert submission.error is not None and submission.error.kind == "unreadable"
+    assert submission.error.message == f"{link.name} is a symbolic link; submissions must be real files"
+    assert submission.student_id == "alice" and submission.units == () and submission.texts == ()

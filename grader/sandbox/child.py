@@ -53,6 +53,7 @@ class Child:
     def __init__(self, job: dict, arrays: list[np.ndarray], result_fd: int, zygote: Any) -> None:
         self.job, self.arrays, self.result_fd, self.zygote = job, arrays, result_fd, zygote
         self.namespace: dict[str, Any] = {}
+        self.workdir = ""  # the private copy of the submission, set by `isolate`
 
     def send(self, header: dict, blobs: list[bytes] | None = None) -> None:
         write_all(self.result_fd, encode_frame(header, blobs or []))
@@ -63,6 +64,7 @@ class Child:
         job, zygote, layers = self.job, self.zygote, ["process-group"]
         uses_cuda = any(str(plan["device"]).startswith("cuda") for plan in job["plans"])
         copy_submission(job["source"], workdir)
+        self.workdir = workdir  # as sys.path names it, so frame file names start with it
         os.chdir(workdir)
         if zygote.namespaces:
             layers += isolation.unshare_namespaces()
@@ -172,7 +174,8 @@ class Child:
         except InvalidOutput as error:
             return {"value": None, "error": failure("invalid-output", str(error), None, "")}, []
         except BaseException as error:  # any student exception, even KeyboardInterrupt, is data
-            return {"value": None, "error": exception_error(error)}, []
+            labels = {label for label, _ in self.job["units"]}
+            return {"value": None, "error": exception_error(error, labels, self.workdir)}, []
         # Raw bytes: student code may have patched numpy's comparison helpers in this process.
         mutated = any(isinstance(before, np.ndarray) and before.tobytes() != after.tobytes()
                       for before, after in zip(originals, passed))
@@ -188,9 +191,39 @@ def failure(kind: str, message: str, exception_type: str | None, detail: str) ->
     return {"kind": kind, "message": message, "exception_type": exception_type, "detail": detail[-MAX_DETAIL:]}
 
 
-def exception_error(error: BaseException) -> dict:
+def student_frame(frame: traceback.FrameSummary, labels: set[str], workdir: str) -> traceback.FrameSummary | None:
+    """The frame as the student knows it ("cell 4", "solution.py", "helpers/maths.py"), or None
+    when it is not the student's code (the grader's own child.py, numpy's internals)."""
+    if frame.filename in labels:
+        return frame
+    if workdir and frame.filename.startswith(workdir + os.sep):
+        relative = os.path.relpath(frame.filename, workdir)  # a sibling module the student imported
+        return traceback.FrameSummary(relative, frame.lineno, frame.name, line=frame.line)
+    return None
+
+
+def student_traceback(error: BaseException, labels: set[str], workdir: str) -> str:
+    """The traceback of `error` with the student's frames only, chained exceptions included.
+
+    Students were shown tracebacks starting in /…/grader/sandbox/child.py: noise to them, and
+    a map of the grader's files to anyone probing the sandbox."""
+    formatted = traceback.TracebackException.from_exception(error)
+    pending, seen = [formatted], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        kept = [student_frame(frame, labels, workdir) for frame in current.stack]
+        current.stack = traceback.StackSummary.from_list([frame for frame in kept if frame is not None])
+        pending.extend(chained for chained in (current.__cause__, current.__context__) if chained is not None)
+        pending.extend(current.exceptions or ())
+    return "".join(formatted.format())
+
+
+def exception_error(error: BaseException, labels: set[str] | None = None, workdir: str = "") -> dict:
     """An exception raised by student code as an error record, with the student's frames only."""
-    detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    detail = student_traceback(error, labels or set(), workdir)
     name = type(error).__name__
     if isinstance(error, MemoryError):
         return failure("memory", "ran out of memory (MemoryError)", name, detail)

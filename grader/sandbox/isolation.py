@@ -221,3 +221,12 @@ def virtual_memory_size() -> int:
         if line.startswith("VmSize:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def anonymous_memory_kib() -> int:
+    """This process's resident anonymous memory (RssAnon) in KiB: what a forked child starts
+    with in its peak RSS, since fork copies page tables for anonymous mappings only."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    return 0

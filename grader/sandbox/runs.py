@@ -52,10 +52,33 @@ class Progress:
     done: bool = False
 
 
+#: Share of `Limits.memory_mib` a child's peak RSS must reach for a kill to count as memory.
+MEMORY_EXHAUSTED_SHARE = 0.8
+
+
+def kib_field(exited: dict, name: str) -> int:
+    """A KiB count from the zygote's `exited` message, 0 when absent or malformed. The zygote
+    is trusted (no child can write to its socket), but a wrong type must not crash grading."""
+    value = exited.get(name)
+    return value if type(value) is int and value > 0 else 0
+
+
+def memory_used_mib(exited: dict) -> float:
+    """The child's peak resident memory above what it inherited from the zygote, in MiB."""
+    return max(kib_field(exited, "peak_rss_kib") - kib_field(exited, "base_rss_kib"), 0) / 1024
+
+
 def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limits, stderr: bytes) -> ExecutionError:
     """The error kind and words for a child that stopped without finishing `stage`."""
     number, code = exited.get("signal"), exited.get("exit_code")
     detail = stderr.decode("utf-8", "replace")[-2000:]
+    used = memory_used_mib(exited)
+    if (killed_for_time or number == signal.SIGKILL) and used >= MEMORY_EXHAUSTED_SHARE * limits.memory_mib:
+        # A memory bomb under load spends seconds of system time filling its budget, so the
+        # wall clock can stop it before MemoryError does; "timeout" would send the student
+        # hunting for a slow loop.
+        return ExecutionError("memory", f"{stage} used all of its {limits.memory_mib} MiB of memory "
+                              "and was stopped", detail=detail)
     if killed_for_time:
         seconds = limits.load_timeout_seconds if stage == "loading" else limits.timeout_seconds
         return ExecutionError("timeout", f"{stage} took longer than {seconds:g} s and was stopped", detail=detail)

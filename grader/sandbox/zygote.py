@@ -117,6 +117,9 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     stdout_read, stdout_write = os.pipe()
     stderr_read, stderr_write = os.pipe()
     state.virtual_memory = isolation.virtual_memory_size()
+    # What the child starts with: fork copies the page tables of anonymous memory only (file
+    # pages are faulted in lazily), so the child's peak RSS begins near the zygote's RssAnon.
+    base_rss_kib = isolation.anonymous_memory_kib()
     pid = os.fork()
     if pid == 0:
         child.main(header["job"], arrays, (result_write, stdout_write, stderr_write), workdir, state)
@@ -131,11 +134,14 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     for fd in (result_read, stdout_read, stderr_read):
         os.close(fd)
     killed, alive = False, True
-    status = 0
+    status, peak_rss_kib = 0, 0
     while True:
         ready, _, _ = select.select([control.fileno(), pidfd], [], [])
         if pidfd in ready:
-            _, status = os.waitpid(pid, 0)
+            # wait4, not waitpid: the child's peak RSS tells a memory bomb that the wall clock
+            # stopped first (filling the budget is slow under load) from an endless loop.
+            _, status, usage = os.wait4(pid, 0)
+            peak_rss_kib = int(usage.ru_maxrss)
             break
         frame = read_frame_blocking(control.fileno(), reader)
         if frame is None:
@@ -155,7 +161,8 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     shutil.rmtree(workdir, ignore_errors=True)
     exited = {"event": "exited", "killed": killed,
               "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-              "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
+              "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+              "peak_rss_kib": peak_rss_kib, "base_rss_kib": base_rss_kib}
     if alive:
         write_all(control.fileno(), encode_frame(exited))
     return alive
