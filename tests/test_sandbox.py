@@ -267,3 +267,14 @@ def test_two_sandboxes_in_two_threads_grade_independently() -> None:
         for box in boxes:
             box.close()
     assert values == [list(EXPECTED_MLP)] * 10
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mount namespace layer needs root")
+def test_answer_key_files_do_not_even_exist_for_a_child(sandbox: Sandbox, tmp_path: Path) -> None:
+    targets = [REPOSITORY / "reference" / "problem.py", REPOSITORY / "grader" / "models.py"]
+    assert all(path.stat().st_size > 0 for path in targets)  # the attack would find them here
+    folder = student_folder(tmp_path, "probe_answer_key_files_exist.py", target_txt="\n".join(map(str, targets)))
+    report = run(sandbox, folder, (MLP,))
+    assert "mount-namespace" in report.isolation
+    assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
+    assert_honest_still_graded(sandbox)

@@ -68,6 +68,7 @@ class Child:
         os.chdir(workdir)
         if zygote.namespaces:
             layers += isolation.unshare_namespaces()
+            layers += isolation.hide_folders(zygote.mount_hidden)
         limits = job["limits"]
         cpu = int(limits["load_timeout_seconds"] + limits["timeout_seconds"] * max(len(job["plans"]), 1)) + 1
         # CUDA maps huge virtual ranges, so RLIMIT_AS would break it (research, gotcha 2).

@@ -41,6 +41,7 @@ class ZygoteState:
     namespaces: bool = True
     virtual_memory: int = 0
     hidden: list[str] = field(default_factory=list)
+    mount_hidden: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -70,6 +71,11 @@ def prepare(config: dict) -> ZygoteState:
         for allowed in read_paths:
             if Path(hidden).resolve().is_relative_to(Path(allowed).resolve()):
                 state.warnings.append(f"hidden path {hidden} lies inside the readable library folder {allowed}")
+    # Folders to cover with an empty tmpfs in the child's mount namespace: never one that holds
+    # a library the child may import, nor the child's own temp base.
+    candidates = dict.fromkeys(str(Path(path).resolve()) for path in [*excluded, *config.get("hidden", [])])
+    state.mount_hidden = [folder for folder in candidates if os.path.isdir(folder) and not any(
+        Path(keep).resolve().is_relative_to(folder) for keep in [*read_paths, state.base])]
     write_paths = [state.base, os.devnull]
     state.landlock_abi = isolation.landlock_abi()
     if state.landlock_abi:
