@@ -212,3 +212,47 @@ def test_the_report_names_the_alias_a_student_used(sample_run: tuple[dict, Path]
     problems = {p["id"]: p for p in by_student(sample_run[0])[student_id]["problems"]}
     for problem_id, name in EXPECTED_FUNCTIONS[student_id].items():
         assert problems[problem_id]["function"] == name
+
+
+def test_nothing_a_hostile_sample_plants_appears_in_the_class_folder(sample_run: tuple[dict, Path]) -> None:
+    from tests.sample_expectations import PLANTED_FILES
+
+    for name in PLANTED_FILES:
+        assert not list(SUBMISSIONS.rglob(name)), name
+
+
+NETWORK_WITHOUT_CONVOLUTION_BIASES = '''
+import torch.nn as nn
+
+
+def build_cnn(N, L, k, d, F, h, n_out):
+    layers, channels, side = [], 3, N
+    for _ in range(L):
+        layers += [nn.Conv2d(channels, d, k, padding=k // 2, bias=False), nn.ReLU(), nn.MaxPool2d(2)]
+        channels, side = d, side // 2
+    layers.append(nn.Flatten())
+    width = channels * side * side
+    for _ in range(F):
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+'''
+
+
+@pytest.mark.slow
+def test_a_students_torch_network_is_run_counted_and_diagnosed(tmp_path: Path) -> None:
+    text = default_rubric_path().read_text()
+    assert "[problems.p2-torch]\nenabled = false" in text
+    rubric_path = tmp_path / "with-build-cnn.toml"
+    rubric_path.write_text(text.replace("[problems.p2-torch]\nenabled = false", "[problems.p2-torch]\nenabled = true"))
+    bundle = read_bundle(write_bundle(load_rubric(rubric_path), tmp_path / "public.json"))
+    (tmp_path / "no_conv_bias.py").write_text(NETWORK_WITHOUT_CONVOLUTION_BIASES)
+    verdicts = {
+        path.stem: {v.problem_id: v for v in check_one(path, bundle).result.verdicts}["p2-torch"]
+        for path in (SUBMISSIONS / "ada_lovelace.py", SUBMISSIONS / "alias_names_student.py",
+                     tmp_path / "no_conv_bias.py")
+    }
+    assert verdicts["ada_lovelace"].status == "correct"
+    assert verdicts["alias_names_student"].status == "missing"
+    assert verdicts["no_conv_bias"].misconceptions == ("conv-no-bias",)
