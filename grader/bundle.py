@@ -36,6 +36,7 @@ class Bundle:
     manual: tuple[ManualRubric, ...]
     limits: Limits
     device: str
+    path: Path = Path("public.json")  # where it was read from; replay commands name it
 
 
 def encode_value(value: object) -> object:
@@ -178,6 +179,7 @@ def read_bundle(path: Path) -> Bundle:
             manual=tuple(ManualRubric(**item) for item in data["manual"]),
             limits=Limits(**data["limits"]),
             device=str(data.get("device", "cpu")),
+            path=path,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise BundleError(f"{path}: damaged bundle ({type(error).__name__}: {error})",

@@ -176,23 +176,33 @@ def init_ci(repository: Path, install: str, force: bool) -> None:
 @click.argument("problem")
 @click.option("--args", "arguments", required=True, help="The case as JSON, e.g. '{\"N\": 4, \"L\": 1, ...}'.")
 @click.option("--rubric", type=click.Path(path_type=Path), help="Rubric TOML (default: the built-in dl-hw1).")
+@click.option("--bundle", type=click.Path(path_type=Path),
+              help="Replay one of a public bundle's cases (in a student repository: no answer key needed).")
 @friendly_errors
-def replay(submission: Path, problem: str, arguments: str, rubric: Path | None) -> None:
+def replay(submission: Path, problem: str, arguments: str, rubric: Path | None, bundle: Path | None) -> None:
     """Run one case of one problem on a submission and show expected and got.
 
     \b
     Example (reports print this command for every failing case):
       grader replay submissions/ada.py p2 --args '{"N": 4, "L": 1, "k": 3, "d": 1, "F": 1, "h": 1, "n_out": 1}'
+    `grader check` prints it with --bundle public.json: the same public case, the same answer.
     """
     from grader import console
-    from grader.replay import replay_case
+    from grader.bundle import read_bundle
+    from grader.replay import replay_case, replay_from_bundle
     from grader.runs import rubric_for
 
     try:
         parsed = json.loads(arguments)
     except json.JSONDecodeError as error:
         raise UsageError(f"--args is not JSON: {error}", hint="quote it: --args '{\"N\": 4}'") from None
-    console.print_replay(replay_case(submission, problem, parsed, rubric_for(rubric)))
+    if not isinstance(parsed, dict):
+        raise UsageError("--args must be a JSON object of arguments, e.g. '{\"N\": 4, \"L\": 1}'")
+    if bundle is not None and rubric is not None:
+        raise UsageError("--bundle and --rubric cannot be combined", hint="a bundle already fixes the rubric")
+    lines = (replay_from_bundle(submission, problem, parsed, read_bundle(bundle)) if bundle is not None
+             else replay_case(submission, problem, parsed, rubric_for(rubric)))
+    console.print_replay(lines)
 
 
 main.add_command(reference_group)

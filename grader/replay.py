@@ -1,15 +1,23 @@
-"""Replay one case of one problem on one submission: the command every failing case prints."""
+"""Replay one case of one problem on one submission: the command every failing case prints.
+
+With the answer key installed the case may be any valid one (`replay_case`); in a student
+repository it must be one of the public bundle's cases (`replay_from_bundle`), whose expected
+value and misconception outputs the bundle carries.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from grader import cases, checking, diagnosis
+from grader.bundle import Bundle
+from grader.cases import case_identity
 from grader.errors import UsageError, did_you_mean
-from grader.models import Case
+from grader.models import Case, Limits, ProblemKey
 from grader.pipeline import call_plans, resolve_device
 from grader.rubric import Rubric
 from grader.sandbox import Sandbox
@@ -42,9 +50,33 @@ def replay_case(path: Path, problem_id: str, arguments: Mapping[str, object], ru
         key = cases.key_for_cases(problem, policy, rubric.conventions, [case])
     except ValueError as error:  # reference.InvalidConfiguration: not a case at all
         raise UsageError(f"--args is not a valid {problem_id} case: {error}") from None
+    return run_key(path, key, arguments, rubric.limits, resolve_device(rubric.device))
+
+
+def replay_from_bundle(path: Path, problem_id: str, arguments: Mapping[str, object], bundle: Bundle) -> list[str]:
+    """Replay one of the bundle's public cases (a student repository has no answer key)."""
+    ids = [key.problem_id for key in bundle.keys]
+    if problem_id not in ids:
+        raise UsageError(f"{problem_id}: {bundle.path} has no such problem",
+                         hint=did_you_mean(problem_id, ids) or f"choose from {', '.join(ids)}")
+    key = bundle.keys[ids.index(problem_id)]
+    wanted = case_identity({name: _argument(value) for name, value in arguments.items()})
+    index = next((i for i, case in enumerate(key.cases) if case_identity(case.arguments) == wanted), None)
+    if index is None:
+        raise UsageError(f"--args is not one of the public cases of {problem_id} in {bundle.path}",
+                         hint="replay a case that `grader check` printed; other cases need the instructor's grader")
+    outputs = key.variant_outputs
+    single = replace(key, cases=(key.cases[index],), expected=(key.expected[index],),
+                     variant_outputs=outputs[:, [index]] if isinstance(outputs, np.ndarray)  # type: ignore[call-overload]
+                     else [[row[index]] for row in outputs])  # type: ignore[union-attr]
+    return run_key(path, single, arguments, bundle.limits, "cpu")
+
+
+def run_key(path: Path, key: ProblemKey, arguments: Mapping[str, object], limits: Limits, device: str) -> list[str]:
+    """Run a one-case key in the sandbox and describe expected, got and any named mistake."""
+    problem_id = key.problem_id
     submission = load(path)
-    device = resolve_device(rubric.device)
-    with Sandbox(rubric.limits, preload_torch=True) as sandbox:
+    with Sandbox(limits, preload_torch=True) as sandbox:
         report = sandbox.execute(submission, call_plans([key], device))
     outcome = report.outcomes[problem_id]
     check = checking.check(key, outcome)

@@ -176,7 +176,8 @@ def check_one(path: Path, bundle: Bundle, *, device: str = "cpu") -> CheckOutcom
     uses_torch = any("torch" in unit.code for unit in submission.units) or any(
         key.kind == "module" for key in bundle.keys)
     with Sandbox(bundle.limits, preload_torch=uses_torch) as sandbox:
-        result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device)
+        result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device,
+                            bundle=bundle.path)
     titles = {f"{key.problem_id}:{entry.id}": entry.title for key in bundle.keys for entry in key.catalog}
     return CheckOutcome(result=result, graded_file=submission.entry or path, titles=titles)
 

@@ -53,10 +53,14 @@ def plain(value: object) -> object:
     return value
 
 
-def replay_command(student: str | Path, problem_id: str, arguments: Mapping[str, object]) -> str:
+def replay_command(student: str | Path, problem_id: str, arguments: Mapping[str, object],
+                   bundle: str | None = None) -> str:
     """One shell command that reruns a case: `grader replay PATH PROBLEM --args 'JSON'`."""
     payload = json.dumps(plain(arguments), separators=(", ", ": "))
-    return f"grader replay {shlex.quote(str(student))} {shlex.quote(problem_id)} --args {shlex.quote(payload)}"
+    command = f"grader replay {shlex.quote(str(student))} {shlex.quote(problem_id)} --args {shlex.quote(payload)}"
+    # Graded from a public bundle (`grader check`): replay against the same bundle, not against
+    # whatever rubric happens to be installed.
+    return command + (f" --bundle {shlex.quote(bundle)}" if bundle else "")
 
 
 def _got(case_check: CaseCheck) -> object:
@@ -68,13 +72,13 @@ def _got(case_check: CaseCheck) -> object:
 
 
 def failing_cases(key: ProblemKey, check: ProblemCheck, student: str,
-                  shrunk: tuple[Case, Value, Value] | None) -> tuple[FailingCase, ...]:
+                  shrunk: tuple[Case, Value, Value] | None, bundle: str | None = None) -> tuple[FailingCase, ...]:
     """Up to `MAX_FAILING` failing cases, the shrunk one first when the pipeline found one."""
     shown: list[FailingCase] = []
     if shrunk is not None:
         case, expected, got = shrunk
         shown.append(FailingCase(plain(case.arguments), plain(expected), plain(got), case.tag,  # type: ignore[arg-type]
-                                 replay_command(student, key.problem_id, case.arguments), shrunk=True))
+                                 replay_command(student, key.problem_id, case.arguments, bundle), shrunk=True))
     for case_check in check.checks:
         if len(shown) >= MAX_FAILING:
             break
@@ -82,7 +86,7 @@ def failing_cases(key: ProblemKey, check: ProblemCheck, student: str,
             continue
         arguments = case_check.case.arguments
         shown.append(FailingCase(plain(arguments), plain(case_check.expected), _got(case_check),  # type: ignore[arg-type]
-                                 case_check.case.tag, replay_command(student, key.problem_id, arguments)))
+                                 case_check.case.tag, replay_command(student, key.problem_id, arguments, bundle)))
     return tuple(shown)
 
 
@@ -101,7 +105,7 @@ def _status(score: float) -> Status:
 
 def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, diagnosis: Diagnosis,
           outcome: ProblemOutcome, *, shrunk: tuple[Case, Value, Value] | None = None,
-          student: str = "SUBMISSION") -> Verdict:
+          student: str = "SUBMISSION", bundle: str | None = None) -> Verdict:
     """The verdict of one problem under the rubric's policy."""
     points = problem_rubric.points
     scored = [c for c in check.checks if c.case.tag not in UNSCORED_TAGS]
@@ -117,12 +121,12 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
     if problem_error is not None:
         return Verdict(status="error", score=points * problem_rubric.error_credit, error=problem_error,
                        explanation=diagnosis.explanation, notes=notes, cluster_key=diagnosis.cluster_key,
-                       failing=failing_cases(key, check, student, None), **common)  # type: ignore[arg-type]
+                       failing=failing_cases(key, check, student, None, bundle), **common)  # type: ignore[arg-type]
     if passed == total:
         check_notes = tuple(dict.fromkeys(c.note for c in scored if c.note))
         credit = problem_rubric.note_credit if check_notes else 1.0
         return Verdict(status="correct", score=points * credit, notes=check_notes + notes, **common)  # type: ignore[arg-type]
-    failing = failing_cases(key, check, student, shrunk)
+    failing = failing_cases(key, check, student, shrunk, bundle)
     if diagnosis.misconceptions:
         deductions = sum(_deduction(problem_rubric, identifier) for identifier in diagnosis.misconceptions)
         value = points * max(0.0, 1.0 - deductions)

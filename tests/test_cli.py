@@ -131,3 +131,32 @@ def test_report_on_a_damaged_results_file_says_how_to_recover(tmp_path: Path) ->
     code, output = invoke("report", str(tmp_path))
     assert code == 2 and "results.json" in output and "grader run" in output
     assert "internal error" not in output
+
+
+def test_check_prints_replay_commands_that_rerun_against_the_same_bundle(tmp_path: Path) -> None:
+    import re
+    import shlex
+
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    shutil.copy(SUBMISSIONS / "mistake_p1_input_as_layer.py", repository / "homework.py")
+    invoke("bundle", "-o", str(repository / "public.json"))
+    code, output = invoke("check", str(repository))
+    assert code == 1
+    lines = output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "replay: grader replay" in line and " p1 " in line)
+    line, failing = lines[at], lines[at - 1]  # "failing case: ... → expected 47, got 35", then the command
+    command = shlex.split(line.split("replay: ", 1)[1])
+    assert command[-2:] == ["--bundle", str(repository / "public.json")]
+    code, replayed = invoke(*command[1:])
+    assert code == 0, replayed
+    expected = re.search(r"expected (\d+), got (\d+)", failing)
+    assert expected and f"expected:  {expected.group(1)}" in replayed and f"got:       {expected.group(2)}" in replayed
+    assert "input-as-layer" in replayed
+
+
+def test_replay_from_a_bundle_refuses_a_case_it_does_not_hold(tmp_path: Path) -> None:
+    invoke("bundle", "-o", str(tmp_path / "public.json"))
+    code, output = invoke("replay", str(SUBMISSIONS / "ada_lovelace.py"), "p1", "--args",
+                          '{"N": 97, "L": 5, "h": 3, "n": 4}', "--bundle", str(tmp_path / "public.json"))
+    assert code == 2 and "public cases" in output and "Traceback" not in output
