@@ -70,8 +70,10 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
     gradebook = Gradebook(out / GRADEBOOK_NAME)
     try:
         todo = []
+        student_ids = set()
         for entry in entries:
             submission = load(entry)
+            student_ids.add(submission.student_id)
             if not gradebook.is_current(submission.student_id, submission.digest, run_identity):
                 todo.append(entry)
         reused = len(entries) - len(todo)
@@ -92,7 +94,6 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
                 warnings = tuple(getattr(executor, "warnings", ()))
             finally:
                 executor.close()
-        student_ids = {load(entry).student_id for entry in entries}
         results = tuple(r for r in gradebook.results(run_identity) if r.student_id in student_ids)
     finally:
         gradebook.close()
