@@ -26,8 +26,9 @@ grade: setup
 browser:
 	@scripts/install-chromium
 
-## test: set up, then run the whole test suite
+## test: set up, then type-check and run the whole test suite
 test: setup browser
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## bench: the throughput benchmark (not part of CI); see bench/README.md

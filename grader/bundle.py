@@ -83,7 +83,7 @@ def _encode_case(case: Case) -> dict[str, object]:
 def _encode_key(key: ProblemKey) -> dict[str, object]:
     outputs = key.variant_outputs
     encoded_outputs = (encode_value(outputs) if isinstance(outputs, np.ndarray)
-                       else [[encode_value(v) for v in row] for row in outputs])  # type: ignore[union-attr]
+                       else [[encode_value(v) for v in row] for row in outputs])  # type: ignore[union-attr, attr-defined]
     return {
         "problem_id": key.problem_id, "title": key.title, "kind": key.kind,
         "function": key.function, "aliases": list(key.aliases),

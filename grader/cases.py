@@ -193,8 +193,8 @@ def variant_table(problem: Problem, cases: Sequence[Case], shared: int,
     with np.errstate(all="ignore"):
         tail_expected = [np.asarray(problem.reference(arguments, conventions), dtype=np.float64)
                          for arguments in tail]
-    outputs = DeferredArrayOutputs(problem, combinations, head_rows, tail)
-    return combinations, outputs, tuple(head_rows[0]) + tuple(tail_expected)
+    deferred = DeferredArrayOutputs(problem, combinations, head_rows, tail)
+    return combinations, deferred, tuple(head_rows[0]) + tuple(tail_expected)
 
 
 def make_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conventions,

@@ -103,10 +103,10 @@ def check_module(expected: Mapping[str, object], value: Value) -> tuple[bool, st
     """A module's report: the parameter count exactly, then the output shape."""
     if not isinstance(value, Mapping) or "parameters" not in value:
         return False, NOTES["not_a_module_report"]
-    passed, note = check_count(int(expected["parameters"]), value["parameters"])  # type: ignore[arg-type]
+    passed, note = check_count(int(expected["parameters"]), value["parameters"])  # type: ignore[arg-type, call-overload]
     if "output_shape" in expected:
-        got_shape = tuple(int(size) for size in value.get("output_shape", ()))  # type: ignore[union-attr]
-        wanted = tuple(int(size) for size in expected["output_shape"])  # type: ignore[union-attr]
+        got_shape = tuple(int(size) for size in value.get("output_shape", ()))  # type: ignore[union-attr, attr-defined]
+        wanted = tuple(int(size) for size in expected["output_shape"])  # type: ignore[union-attr, attr-defined]
         if got_shape != wanted:
             return False, NOTES["output_shape"].format(got=got_shape, expected=wanted)
     return passed, note

@@ -52,7 +52,7 @@ def print_summary(outcome: RunOutcome, out: Path) -> None:
     click.echo(header)
     for problem_id in problem_ids:
         verdicts = [v for r in summary.results for v in r.verdicts if v.problem_id == problem_id]
-        counts = Counter(v.status for v in verdicts)
+        counts: Counter[str] = Counter(v.status for v in verdicts)
         mean = sum(v.score for v in verdicts) / len(verdicts)
         top = verdicts[0].max_score
         row = f"{problem_id:<10}" + "".join(f"{counts.get(s, 0):>10}" for s in STATUSES)

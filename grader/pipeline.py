@@ -15,7 +15,7 @@ from grader import cases, checking, diagnosis, scoring
 from grader.errors import UsageError
 from grader.models import (
     CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
-    Submission, SubmissionResult, Verdict,
+    Submission, SubmissionResult, Value, Verdict,
 )
 from grader.rubric import ManualRubric, ProblemRubric, Rubric, load_rubric
 from grader.sandbox import Sandbox
@@ -86,7 +86,7 @@ def unreadable_result(submission: Submission, policies: Sequence[ProblemRubric],
 
 #: Shrinks the failing problems of one submission: (key, check) pairs -> for each problem id,
 #: the smallest failing case found with its expected and got values.
-Shrinker = Callable[[Sequence[tuple[ProblemKey, ProblemCheck]]], Mapping[str, tuple[Case, object, object]]]
+Shrinker = Callable[[Sequence[tuple[ProblemKey, ProblemCheck]]], Mapping[str, tuple[Case, Value, Value]]]
 
 
 def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[ProblemRubric],
@@ -169,9 +169,9 @@ class Grader:
                           self.device, shrink=lambda wrong: self._shrink(submission, wrong))
 
     def _shrink(self, submission: Submission,
-                wrong: Sequence[tuple[ProblemKey, ProblemCheck]]) -> dict[str, tuple[Case, object, object]]:
+                wrong: Sequence[tuple[ProblemKey, ProblemCheck]]) -> dict[str, tuple[Case, Value, Value]]:
         """The smallest failing case found per wrong problem, in one more sandbox call for all."""
-        firsts: dict[str, tuple[Case, object, object]] = {}
+        firsts: dict[str, tuple[Case, Value, Value]] = {}
         candidate_keys: list[ProblemKey] = []
         for key, check in wrong:
             failing = next((c for c in check.checks if not c.passed and c.error is None

@@ -26,6 +26,7 @@ def count_breakdown(problem_id: str, arguments: Mapping[str, int], padding: str,
         raise UsageError(f"{problem_id} takes {' '.join(f'{n}=...' for n in expected)}"
                          + (f"; missing {', '.join(missing)}" if missing else "")
                          + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+    assert isinstance(problem, CountProblem)  # checked above: a counting problem
     conventions = Conventions(padding=padding, allow_degenerate=True)  # type: ignore[arg-type]
     try:
         terms = problem.terms(arguments, conventions)

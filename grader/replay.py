@@ -24,9 +24,13 @@ from grader.sandbox import Sandbox
 from grader.submissions import load
 
 
-def _argument(value: object) -> object:
+def _argument(value: object) -> int | float | np.ndarray:
     """JSON lists become float64 arrays (logits, targets); numbers stay numbers."""
-    return np.asarray(value, dtype=np.float64) if isinstance(value, list) else value
+    if isinstance(value, list):
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, (bool, int, float)):
+        return value
+    raise UsageError(f"--args values must be numbers or lists of numbers, not {type(value).__name__}")
 
 
 def replay_case(path: Path, problem_id: str, arguments: Mapping[str, object], rubric: Rubric) -> list[str]:
@@ -68,7 +72,7 @@ def replay_from_bundle(path: Path, problem_id: str, arguments: Mapping[str, obje
     outputs = key.variant_outputs
     single = replace(key, cases=(key.cases[index],), expected=(key.expected[index],),
                      variant_outputs=outputs[:, [index]] if isinstance(outputs, np.ndarray)  # type: ignore[call-overload]
-                     else [[row[index]] for row in outputs])  # type: ignore[union-attr]
+                     else [[row[index]] for row in outputs])  # type: ignore[union-attr, attr-defined]
     return run_key(path, single, arguments, bundle.limits, "cpu")
 
 

@@ -47,7 +47,9 @@ class RubricTable:
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             wanted = "a number" if float in kinds else " or ".join(_TYPE_WORDS.get(k, k.__name__) for k in kinds)
             raise self.fail(name, f"expected {wanted}, got {value!r}")
-        return float(value) if number_wanted and float in kinds and not isinstance(value, bool) else value
+        if number_wanted and float in kinds and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        return value
 
     def number(self, name: str, default: Any, low: float, high: float = float("inf"), whole: bool = False) -> Any:
         """A number within [low, high] (an int where `whole`)."""

@@ -251,7 +251,7 @@ def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface
     if not candidates:
         raise ValueError(f"folder {folder.name} holds no readable .py or .ipynb file")
     candidates.sort(key=lambda candidate: candidate[:2])
-    score, relative, path, kind, units, cell_texts, cell_notes = candidates[0]
-    others = ", ".join(candidate[1] for candidate in candidates[1:])
-    notes.insert(0, f"graded {relative} (defines {-score} interface function(s))" + (f"; ignored {others}" if others else ""))
+    score, graded_name, path, kind, units, cell_texts, cell_notes = candidates[0]
+    others = ", ".join(str(candidate[1]) for candidate in candidates[1:])
+    notes.insert(0, f"graded {graded_name} (defines {-score} interface function(s))" + (f"; ignored {others}" if others else ""))
     return path, kind, units, cell_texts + texts, notes + cell_notes

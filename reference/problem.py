@@ -161,6 +161,10 @@ class CountProblem(Problem):
         shape (combinations, 1) for every catalog id. All-False is the reference.
         """
 
+    @abstractmethod
+    def terms(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, str, int]]:
+        """The count term by term: (name, formula as PROBLEMS.md writes it, value)."""
+
     def reference(self, arguments: Arguments, conventions: Conventions) -> int:
         self.validate(arguments, conventions)
         table = self.variant_table([arguments], conventions, max_size=0)

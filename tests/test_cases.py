@@ -38,6 +38,12 @@ class ToyMlp(CountProblem):
         output = np.where(mistakes["output-no-bias"], h * n, (h + 1) * n)
         return (3 * N * N + 1) * h + transitions * (h * h + h) + output
 
+    def terms(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, str, int]]:
+        N, L, h, n = (int(arguments[name]) for name in "NLhn")
+        return [("input->hidden", "(3N² + 1)·h", (3 * N * N + 1) * h),
+                ("hidden->hidden", "(L − 1)·(h² + h)", (L - 1) * (h * h + h)),
+                ("hidden->output", "(h + 1)·n", (h + 1) * n)]
+
     def draw(self, rng: np.random.Generator, domain: Domain, conventions: Conventions) -> Arguments:
         return {name: int(rng.integers(low, high + 1)) for name, (low, high) in domain.items()}
 

@@ -117,8 +117,8 @@ class Sandbox:
     def execute(self, submission: Submission, plans: Sequence[CallPlan]) -> ExecutionReport:
         """Run a submission's units, then every plan; never raises for the student's faults."""
         if submission.error is not None:
-            outcomes = {plan.problem_id: ProblemOutcome(plan.problem_id, None, (), submission.error) for plan in plans}
-            return ExecutionReport(outcomes=outcomes, load_error=submission.error, isolation=self.isolation)
+            unread = {plan.problem_id: ProblemOutcome(plan.problem_id, None, (), submission.error) for plan in plans}
+            return ExecutionReport(outcomes=unread, load_error=submission.error, isolation=self.isolation)
         outcomes: dict[str, ProblemOutcome] = {}
         notes: tuple[str, ...] = ()
         stdout, stderr = bytearray(), bytearray()

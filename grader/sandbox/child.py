@@ -272,8 +272,8 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
         child = Child(job, arrays, 3, zygote)
         layers = child.isolate(workdir)
         cap = int(job["limits"]["output_kib"]) * 1024
-        sys.stdout = sys.__stdout__ = CappedWriter(1, cap)  # type: ignore[misc]
-        sys.stderr = sys.__stderr__ = CappedWriter(2, cap)  # type: ignore[misc]
+        sys.stdout = sys.__stdout__ = CappedWriter(1, cap)  # type: ignore[misc, assignment]
+        sys.stderr = sys.__stderr__ = CappedWriter(2, cap)  # type: ignore[misc, assignment]
         sys.stdin = sys.__stdin__ = open(os.devnull)  # type: ignore[misc]
         entry_folder = os.path.join(workdir, os.path.dirname(job["entry_name"]))
         if os.path.isdir(entry_folder):

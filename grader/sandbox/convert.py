@@ -71,7 +71,7 @@ def nested_array(value: list | tuple, depth: int) -> np.ndarray:
     """A list (of lists) of exact numbers as float64; ragged or non-numeric lists are invalid."""
     if depth > MAX_NESTING:
         raise InvalidOutput("returned lists nested too deeply")
-    items = []
+    items: list[np.ndarray | float] = []
     for item in value:
         kind = type(item)
         if kind is list or kind is tuple:

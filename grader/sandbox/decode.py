@@ -52,7 +52,7 @@ def value(record: Any, blobs: list[bytes], call: str) -> Value:
         return exact_int(record.get("value"))
     if kind == "float" and call == "function":
         number = record.get("value")
-        if type(number) not in (int, float):
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
             raise ProtocolViolation("expected a number")
         return float(number)
     if kind == "array" and call == "function":

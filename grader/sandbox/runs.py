@@ -234,7 +234,8 @@ class ChildRun:
                 raise ProtocolViolation("problem ended before every case was answered")
             self.result.outcomes[plan.problem_id] = ProblemOutcome(
                 plan.problem_id, progress.function_used, tuple(progress.results), progress.problem_error)
-            progress.problem, progress.next_problem = None, progress.problem + 1
+            finished = progress.problem
+            progress.problem, progress.next_problem = None, finished + 1
             return True
         if event == "done" and progress.loaded and progress.problem is None and progress.next_problem == len(plans):
             progress.done = True
