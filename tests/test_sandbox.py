@@ -278,3 +278,32 @@ def test_answer_key_files_do_not_even_exist_for_a_child(sandbox: Sandbox, tmp_pa
     assert "mount-namespace" in report.isolation
     assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
     assert_honest_still_graded(sandbox)
+
+
+MAPS_SAMPLE = """\
+55899cc80000-5589a1f7f000 rw-p 00000000 00:00 0                          [heap]
+7fc340d81000-7fc342557000 rw-p 00000000 00:00 0
+7fc342600000-7fc342700000 rw-p 00000000 00:00 0
+7fc3583e5000-7fc358e85000 rw-p 00ab2000 fd:01 1234                       /usr/lib/libtorch_cpu.so
+7fc358e85000-7fc35a485000 r--p 00000000 00:00 0
+7ffd1e000000-7ffd1e800000 rw-p 00000000 00:00 0                          [stack]
+"""
+
+
+def test_only_large_private_anonymous_regions_are_collapsed_and_on_huge_page_bounds() -> None:
+    from grader.sandbox.memory import HUGE_PAGE, private_anonymous_regions
+
+    regions = private_anonymous_regions(MAPS_SAMPLE)
+    # The heap and the 23.5 MiB anonymous region; not the 1 MiB one, the library's data, the
+    # read-only mapping or the stack.
+    assert [(hex(start), hex(end)) for start, end in regions] == [
+        ("0x55899ce00000", "0x5589a1e00000"), ("0x7fc340e00000", "0x7fc342400000")]
+    assert all(start % HUGE_PAGE == 0 and end % HUGE_PAGE == 0 for start, end in regions)
+
+
+@pytest.mark.skipif(not Path("/sys/kernel/mm/transparent_hugepage").exists(), reason="kernel without THP")
+def test_zygote_memory_is_in_huge_pages_so_forking_it_is_cheap(sandbox: Sandbox) -> None:
+    rollup = Path(f"/proc/{sandbox._process.pid}/smaps_rollup").read_text()
+    huge_kib = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages:")))
+    assert huge_kib >= 32 * 1024  # torch alone leaves ~100 MiB of collapsible heap
+    assert_honest_still_graded(sandbox)
