@@ -128,6 +128,14 @@ def test_memory_bomb_stopped_by_the_wall_clock_is_a_memory_error() -> None:
     assert np.allclose(report.outcomes["p3a"].results[0].value, [0, 0, 1, 0])
 
 
+def test_memory_errors_on_every_case_then_a_timeout_is_a_memory_error(sandbox: Sandbox) -> None:
+    outcome = run(sandbox, HOSTILE / "memory_error_on_each_case_until_time_runs_out.py").outcomes["p1"]
+    assert outcome.results[0].error is not None and outcome.results[0].error.kind == "memory"
+    assert outcome.error is not None and outcome.error.kind == "memory"
+    assert "then ran out of time" in outcome.error.message
+    assert_honest_still_graded(sandbox)
+
+
 @pytest.mark.parametrize("fixture", ["os_exit_at_import.py", "sys_exit_at_import.py"])
 def test_exit_at_import_is_kind_exit(sandbox: Sandbox, fixture: str) -> None:
     report = run(sandbox, HOSTILE / fixture)

@@ -256,6 +256,13 @@ class ChildRun:
                                      f"private result channel during {stage}", detail=violation)
         else:
             failure = describe_exit(exited, stage, killed_for_time, self.limits, result.stderr)
+        answered = progress.results if progress.problem is not None else []
+        if failure.kind == "timeout" and answered and all(
+                r.error is not None and r.error.kind == "memory" for r in answered):
+            # A bomb that ran out of memory on every case it finished, then out of time on
+            # the next (30 bombs take seconds on a busy machine): its story is memory.
+            failure = ExecutionError("memory", f"{stage} ran out of memory on each of the {len(answered)} "
+                                     "cases it finished, then ran out of time", detail=failure.detail)
         if not progress.loaded:
             result.load_error = failure
             return
@@ -263,7 +270,6 @@ class ChildRun:
         if index >= len(progress.plans):
             return
         plan = progress.plans[index]
-        answered = progress.results if progress.problem is not None else []
         filler = [CallResult(error=failure)] * (len(plan.cases) - len(answered))
         function_used = progress.function_used if progress.problem is not None else None
         result.outcomes[plan.problem_id] = ProblemOutcome(plan.problem_id, function_used,
