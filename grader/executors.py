@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import tempfile
@@ -132,6 +133,10 @@ def start_worker(grader_pid: int) -> None:
     if parent != grader_pid and parent_pid_of(parent) != grader_pid:
         os._exit(1)
     threading.Thread(target=_exit_with_grader, args=(grader,), name="grader-watch", daemon=True).start()
+    # A pool worker leaves through multiprocessing's own exit path, which skips `atexit`:
+    # without this finalizer its zygote died by death signal, before removing its temp folder
+    # (every run left one /tmp/grader-sandbox-* folder per worker behind).
+    multiprocessing.util.Finalize(None, _close_graders, exitpriority=100)
 
 
 def _exit_with_grader(grader: int) -> None:

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -88,6 +89,18 @@ def test_local_pool_equals_one_process(settings: Settings, small_class: list[Pat
                                        in_process: dict[str, dict]) -> None:
     with LocalExecutor(2) as executor:
         assert by_student(executor.grade(settings, small_class)) == in_process
+
+
+def test_a_finished_pool_leaves_no_sandbox_folder_behind(settings: Settings, small_class: list[Path]) -> None:
+    def sandbox_folders() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("grader-sandbox-*"))
+
+    before = sandbox_folders()
+    with LocalExecutor(2) as executor:
+        results = list(executor.grade(settings, small_class[:2]))
+        during = sandbox_folders() - before
+    assert len(results) == 2 and len(during) == 2  # one zygote folder per worker while it ran
+    assert sandbox_folders() & during == set()
 
 
 def test_dask_cluster_equals_local_run(cluster: str, settings: Settings, small_class: list[Path],
