@@ -1,8 +1,13 @@
 """Run a command and measure it as a user feels it: wall time, CPU time and peak memory.
 
-CPU time is the rusage of the command and every descendant it reaped (os.wait4). Memory is
-sampled from /proc over the whole process tree: the sum of PSS (proportional set size, so the
-pages a forked sandbox child shares with its zygote count once) and, for reference, of RSS.
+CPU time is counted three ways. `user_seconds`/`system_seconds`: the rusage of the command and
+the descendants it reaped itself (os.wait4), which misses the pool workers (a forkserver
+reaps them). `machine_busy_seconds`: how long the machine's CPUs were busy during the run
+(/proc/stat), the honest total on an otherwise idle machine. `cpu_by_role`: the tree sampled
+from /proc every 50 ms, split into the command, the workers, the sandbox zygotes (their own
+time, torch's import included) and the sandbox children (the zygotes reap them, so it is
+their cutime). Memory is sampled over the whole tree: the sum of PSS (proportional set size,
+so the pages a forked child shares with its zygote count once) and, for reference, of RSS.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ import os
 import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SAMPLE_SECONDS = 0.05
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Measurement:
     peak_pss_mib: float
     peak_rss_mib: float
     peak_processes: int
+    machine_busy_seconds: float = 0.0
+    cpu_by_role: dict[str, float] = field(default_factory=dict)
 
     @property
     def cpu_seconds(self) -> float:
@@ -62,6 +70,48 @@ def _tree(root: int) -> list[int]:
     return found
 
 
+def _busy_ticks() -> int:
+    """Clock ticks the machine's CPUs spent on anything but idling, since boot."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+
+
+ZYGOTE = "grader.sandbox.zygote"
+
+
+def _cpu_ticks(pid: int) -> tuple[int, int, str, int] | None:
+    """(own ticks, reaped children's ticks, command line, parent) of one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]), command, int(fields[1])
+
+
+def _roles(root: int, seen: dict[int, tuple[str, int]]) -> None:
+    """Update `seen` (pid -> role, ticks; -pid for a zygote's reaped children) from /proc."""
+    commands: dict[int, str] = {}
+    for pid in _tree(root):
+        ticks = _cpu_ticks(pid)
+        if ticks is None:
+            continue
+        own, reaped, command, parent = ticks
+        commands[pid] = command
+        if not command and pid in seen:
+            role = seen[pid][0]  # a zombie's command line reads empty: it keeps its role
+        elif pid == root:
+            role = "command"
+        elif ZYGOTE in command and ZYGOTE in commands.get(parent, ""):
+            continue  # a sandbox child: counted in its zygote's reaped time once it ends
+        else:
+            role = "sandbox zygotes" if ZYGOTE in command else "workers"
+        if role == "sandbox zygotes":
+            seen[-pid] = ("sandbox children", max(reaped, seen.get(-pid, ("", 0))[1]))
+        seen[pid] = (role, max(own, seen.get(pid, ("", 0))[1]))
+
+
 def _memory_kib(pid: int) -> tuple[int, int]:
     """(PSS, RSS) of one process in KiB; (0, 0) when it has already gone."""
     pss = rss = 0
@@ -84,6 +134,8 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
     peaks = {"pss": 0, "rss": 0, "processes": 0}
     finished = threading.Event()
+    busy_before = _busy_ticks()
+    seen: dict[int, tuple[str, int]] = {}
 
     def sample() -> None:
         while not finished.is_set():
@@ -92,12 +144,14 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
             peaks["pss"] = max(peaks["pss"], sum(total[0] for total in totals))
             peaks["rss"] = max(peaks["rss"], sum(total[1] for total in totals))
             peaks["processes"] = max(peaks["processes"], len(pids))
+            _roles(process.pid, seen)
             finished.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    busy = (_busy_ticks() - busy_before) / TICKS
     finished.set()
     sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -107,5 +161,7 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
         command=" ".join(command)[:300], returncode=process.returncode, wall_seconds=wall,
         user_seconds=usage.ru_utime, system_seconds=usage.ru_stime,
         peak_pss_mib=peaks["pss"] / 1024, peak_rss_mib=peaks["rss"] / 1024,
-        peak_processes=peaks["processes"],
+        peak_processes=peaks["processes"], machine_busy_seconds=busy,
+        cpu_by_role={role: round(sum(t for r, t in seen.values() if r == role) / TICKS, 2)
+                     for role in ("command", "workers", "sandbox zygotes", "sandbox children")},
     )

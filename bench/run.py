@@ -78,7 +78,7 @@ def time_grader(size: int, hanging: int, jobs: int, rubric: Path | None) -> None
     data = result.as_data()
     data.update(size=size, hanging=hanging, jobs=jobs,
                 submissions_per_second=size / result.wall_seconds,
-                cpu_ms_per_submission=1000 * result.cpu_seconds / size)
+                busy_cpu_ms_per_submission=1000 * result.machine_busy_seconds / size)
     results = out / "results.json"
     if results.exists():
         graded = json.loads(results.read_text())["submissions"]
