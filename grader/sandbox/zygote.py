@@ -201,6 +201,9 @@ def main() -> None:
     finally:
         kill_descendants()
         shutil.rmtree(state.base, ignore_errors=True)
+    # Skip the interpreter's teardown of torch: ~0.1 s per zygote at the end of every run.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
