@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from grader.bundle import read_bundle, write_bundle
 from grader.pipeline import Settings
 from grader.rubric import default_rubric_path, load_rubric
-from grader.runs import check_one, run_class
+from grader.runs import check_one, rerender, run_class
 from tests.sample_expectations import EXPECTED, EXPECTED_ERROR_KINDS, EXPECTED_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +206,23 @@ def test_each_failing_sample_fails_with_its_pinned_error_kind(sample_run: tuple[
     for problem_id, kind in EXPECTED_ERROR_KINDS[student_id].items():
         error = problems[problem_id]["error"]
         assert error is not None and error["kind"] == kind, (student_id, problem_id, error)
+
+
+def test_files_written_while_grading_equal_a_rerender_from_the_gradebook(
+        sample_run: tuple[dict, Path], tmp_path: Path) -> None:
+    # Student pages and Gradescope files are written as each result arrives, not from the
+    # gradebook at the end: they must be exactly what the gradebook renders.
+    _, out = sample_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    for written in [*(copy / "students").iterdir(), *(copy / "gradescope").iterdir()]:
+        written.unlink()
+    rerender(copy, default_rubric_path())
+    for folder in ("students", "gradescope"):
+        names = sorted(path.name for path in (out / folder).iterdir())
+        assert len(names) == len(EXPECTED) and names == sorted(path.name for path in (copy / folder).iterdir())
+        for name in names:
+            assert (out / folder / name).read_bytes() == (copy / folder / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("student_id", sorted(EXPECTED_FUNCTIONS))

@@ -90,40 +90,42 @@ def _verdict_lines(verdict: Verdict, titles: Mapping[str, str]) -> list[str]:
 
 def write_gradescope(summary: RunSummary, folder: Path, titles: Mapping[str, str] | None = None) -> list[Path]:
     """gradescope/ID.json per student, in Gradescope's autograder results format."""
+    return [write_gradescope_file(result, folder, titles) for result in summary.results]
+
+
+def write_gradescope_file(result: SubmissionResult, folder: Path, titles: Mapping[str, str] | None = None) -> Path:
+    """One student's gradescope/ID.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     titles = NO_TITLES if titles is None else titles
-    written = []
-    for result in summary.results:
-        tests = [
-            {
-                "name": f"{verdict.problem_id}: {verdict.title}",
-                "score": verdict.score,
-                "max_score": verdict.max_score,
-                "status": "passed" if verdict.status == "correct" else "failed",
-                "output": "\n".join([f"{verdict.status}, {verdict.passed} of {verdict.total} cases passed",
-                                     *_verdict_lines(verdict, titles)]),
-                "visibility": "visible",
-            }
-            for verdict in result.verdicts
-        ]
-        tests += [
-            {"name": f"{item.item_id}: {item.title}", "score": item.score, "max_score": item.max_score,
-             "status": "passed" if item.score == item.max_score else "failed", "output": item.comment,
-             "visibility": "visible"}
-            for item in result.manual
-            if item.score is not None  # an item awaiting a person is not yet a grade
-        ]
-        pending = [item.item_id for item in result.manual if item.score is None]
-        output = f"Awaiting a person: {', '.join(pending)}." if pending else ""
-        if result.error is not None:
-            output = f"{result.error.kind}: {result.error.message}\n{output}".strip()
-        data = {"score": result.total, "output": output, "tests": tests}
-        path = folder / (student_file_name(result.student_id).removesuffix(".html") + ".json")
-        # No indent: an indented dump runs json's pure-Python encoder, 0.8 s for 1,000 students.
-        path.write_text(json.dumps(data, allow_nan=False, ensure_ascii=False), encoding="utf-8")
-        written.append(path)
-    return written
+    tests = [
+        {
+            "name": f"{verdict.problem_id}: {verdict.title}",
+            "score": verdict.score,
+            "max_score": verdict.max_score,
+            "status": "passed" if verdict.status == "correct" else "failed",
+            "output": "\n".join([f"{verdict.status}, {verdict.passed} of {verdict.total} cases passed",
+                                 *_verdict_lines(verdict, titles)]),
+            "visibility": "visible",
+        }
+        for verdict in result.verdicts
+    ]
+    tests += [
+        {"name": f"{item.item_id}: {item.title}", "score": item.score, "max_score": item.max_score,
+         "status": "passed" if item.score == item.max_score else "failed", "output": item.comment,
+         "visibility": "visible"}
+        for item in result.manual
+        if item.score is not None  # an item awaiting a person is not yet a grade
+    ]
+    pending = [item.item_id for item in result.manual if item.score is None]
+    output = f"Awaiting a person: {', '.join(pending)}." if pending else ""
+    if result.error is not None:
+        output = f"{result.error.kind}: {result.error.message}\n{output}".strip()
+    data = {"score": result.total, "output": output, "tests": tests}
+    path = folder / (student_file_name(result.student_id).removesuffix(".html") + ".json")
+    # No indent: an indented dump runs json's pure-Python encoder, 0.8 s for 1,000 students.
+    path.write_text(json.dumps(data, allow_nan=False, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 def check_text(result: SubmissionResult, titles: Mapping[str, str] | None = None) -> str:

@@ -7,13 +7,14 @@ every network fetch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
 from grader.errors import GraderError
-from grader.models import RunSummary
+from grader.models import RunSummary, SubmissionResult
 from grader.reports.statistics import dashboard, student_file_name, titles_of
 from grader.reports.student_view import student_page
 
@@ -36,26 +37,35 @@ def _css() -> str:
     return (TEMPLATES / "report.css").read_text(encoding="utf-8")
 
 
-def render_site(summary: RunSummary, out: Path) -> list[Path]:
-    """Write out/index.html and out/students/ID.html; returns the files written."""
+def render_site(summary: RunSummary, out: Path, *, pages_written: Mapping[str, Path] | None = None) -> list[Path]:
+    """Write out/index.html and out/students/ID.html; returns the files written.
+
+    `pages_written`: student id -> the page `render_student_page` already wrote for this very
+    result during the run (rendering again would give the same bytes)."""
     out = Path(out)
-    students = out / "students"
-    try:
-        students.mkdir(parents=True, exist_ok=True)
-    except OSError as problem:
-        raise GraderError(f"{students}: cannot create the report folder ({problem})",
-                          hint="choose an --out folder you can write to") from problem
-    environment = _environment()
-    written: list[Path] = []
+    pages_written = pages_written or {}
     index = out / "index.html"
+    _make_folder(out / "students")
     index.write_text(
-        environment.get_template("index.html").render(board=dashboard(summary), css=_css()), encoding="utf-8"
+        _environment().get_template("index.html").render(board=dashboard(summary), css=_css()), encoding="utf-8"
     )
-    written.append(index)
     titles = titles_of(summary)
-    template = environment.get_template("student.html")
-    for result in summary.results:
-        page = students / student_file_name(result.student_id)
-        page.write_text(template.render(page=student_page(result, titles), css=_css()), encoding="utf-8")
-        written.append(page)
-    return written
+    return [index] + [pages_written.get(result.student_id) or render_student_page(result, titles, out)
+                      for result in summary.results]
+
+
+def render_student_page(result: SubmissionResult, titles: Mapping[str, str], out: Path) -> Path:
+    """Write out/students/ID.html for one student (the class dashboard is not needed)."""
+    page = _make_folder(Path(out) / "students") / student_file_name(result.student_id)
+    template = _environment().get_template("student.html")
+    page.write_text(template.render(page=student_page(result, titles), css=_css()), encoding="utf-8")
+    return page
+
+
+def _make_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as problem:
+        raise GraderError(f"{folder}: cannot create the report folder ({problem})",
+                          hint="choose an --out folder you can write to") from problem
+    return folder
