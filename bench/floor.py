@@ -1,8 +1,9 @@
 """The per-submission floor: what running the same student code costs with no grader around it.
 
-Two floors, per submission: a bare fork from a process that already imported numpy and torch
-(the zygote's trick, without isolation, cases or checking), and a bare exec of a fresh
-interpreter that imports them (what a grader without a zygote pays).
+Floors, per submission: a bare fork from a process that already imported numpy and torch
+(the zygote's trick, without isolation, cases or checking), the same after the zygote's memory
+tricks (frozen objects, huge pages), and a bare exec of a fresh interpreter that imports them
+(what a grader without a zygote pays).
 """
 
 from __future__ import annotations
@@ -48,10 +49,20 @@ def _run_in_child(code: str) -> None:
     os._exit(0)
 
 
-def fork_floor(paths: list[Path]) -> float:
-    """Seconds per submission for fork + run + exit from a warm numpy/torch process."""
+def fork_floor(paths: list[Path], *, collapsed: bool = False) -> float:
+    """Seconds per submission for fork + run + exit from a warm numpy/torch process; with
+    `collapsed`, after the zygote's two memory tricks (gc.freeze, huge pages): run it last,
+    they stay in force in this process."""
     import numpy  # noqa: F401
     import torch  # noqa: F401
+
+    if collapsed:
+        import gc
+
+        from grader.sandbox.memory import collapse_into_huge_pages
+
+        gc.freeze()
+        collapse_into_huge_pages()
 
     codes = [student_code(path) for path in paths]
     started = time.perf_counter()
@@ -73,7 +84,8 @@ def exec_floor(paths: list[Path]) -> float:
 
 
 def floors(submissions: Path, count: int) -> dict[str, float]:
-    """Both floors over the first `count` submissions (hostile ones included, as in a class)."""
+    """The floors over the first `count` submissions (hostile ones included, as in a class)."""
     paths = sorted(submissions.iterdir())[:count]
     return {"fork_seconds_per_submission": fork_floor(paths),
-            "exec_seconds_per_submission": exec_floor(paths[: max(1, count // 5)])}
+            "exec_seconds_per_submission": exec_floor(paths[: max(1, count // 5)]),
+            "collapsed_fork_seconds_per_submission": fork_floor(paths, collapsed=True)}
