@@ -4,7 +4,7 @@ CPU time is counted three ways. `user_seconds`/`system_seconds`: the rusage of t
 the descendants it reaped itself (os.wait4), which misses the pool workers (a forkserver
 reaps them). `machine_busy_seconds`: how long the machine's CPUs were busy during the run
 (/proc/stat), the honest total on an otherwise idle machine. `cpu_by_role`: the tree sampled
-from /proc every 50 ms, split into the command, the workers, the sandbox zygotes (their own
+from /proc every 0.5 s, split into the command, the workers, the sandbox zygotes (their own
 time, torch's import included) and the sandbox children (the zygotes reap them, so it is
 their cutime). Memory is sampled over the whole tree: the sum of PSS (proportional set size,
 so the pages a forked child shares with its zygote count once) and, for reference, of RSS.
@@ -19,7 +19,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SAMPLE_SECONDS = 0.05
+#: Reading smaps_rollup walks a process's page tables: one pass over a run's tree costs ~20 ms of
+#: CPU, so sampling every 50 ms (as the first session did) took ~20% of this 2-core machine
+#: from the run it measured. Memory and role counters change slowly; 0.5 s is enough.
+SAMPLE_SECONDS = 0.5
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -36,6 +39,7 @@ class Measurement:
     peak_rss_mib: float
     peak_processes: int
     machine_busy_seconds: float = 0.0
+    sampler_cpu_seconds: float = 0.0  # this measurement's own share of `machine_busy_seconds`
     cpu_by_role: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -137,6 +141,8 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
     busy_before = _busy_ticks()
     seen: dict[int, tuple[str, int]] = {}
 
+    sampler_cpu = [0.0]
+
     def sample() -> None:
         while not finished.is_set():
             pids = _tree(process.pid)
@@ -145,6 +151,7 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
             peaks["rss"] = max(peaks["rss"], sum(total[1] for total in totals))
             peaks["processes"] = max(peaks["processes"], len(pids))
             _roles(process.pid, seen)
+            sampler_cpu[0] = time.thread_time()
             finished.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -161,7 +168,7 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
         command=" ".join(command)[:300], returncode=process.returncode, wall_seconds=wall,
         user_seconds=usage.ru_utime, system_seconds=usage.ru_stime,
         peak_pss_mib=peaks["pss"] / 1024, peak_rss_mib=peaks["rss"] / 1024,
-        peak_processes=peaks["processes"], machine_busy_seconds=busy,
+        peak_processes=peaks["processes"], machine_busy_seconds=busy, sampler_cpu_seconds=sampler_cpu[0],
         cpu_by_role={role: round(sum(t for r, t in seen.values() if r == role) / TICKS, 2)
                      for role in ("command", "workers", "sandbox zygotes", "sandbox children")},
     )
