@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,6 +27,7 @@ from grader.models import SubmissionResult
 
 if TYPE_CHECKING:
     from grader.pipeline import Grader, Settings
+    from grader.sandbox.template import ZygoteTemplate
 
 #: Tasks kept in flight per worker: enough to hide the round trip, few enough that memory
 #: stays flat however large the class (a 50,000-entry class never holds 50,000 futures).
@@ -65,6 +67,11 @@ def cached_grader(settings: Settings) -> Grader:
 
         grader = Grader(settings)
         with _GRADERS_LOCK:
+            if not _GRADERS:
+                # Pool and Dask workers leave through multiprocessing's exit path, which skips
+                # `atexit`: without this finalizer their zygotes died by death signal before
+                # removing their temp folders (one /tmp/grader-sandbox-* per worker per run).
+                multiprocessing.util.Finalize(None, _close_graders, exitpriority=100)
             _GRADERS[key] = grader
     return grader
 
@@ -133,10 +140,6 @@ def start_worker(grader_pid: int) -> None:
     if parent != grader_pid and parent_pid_of(parent) != grader_pid:
         os._exit(1)
     threading.Thread(target=_exit_with_grader, args=(grader,), name="grader-watch", daemon=True).start()
-    # A pool worker leaves through multiprocessing's own exit path, which skips `atexit`:
-    # without this finalizer its zygote died by death signal, before removing its temp folder
-    # (every run left one /tmp/grader-sandbox-* folder per worker behind).
-    multiprocessing.util.Finalize(None, _close_graders, exitpriority=100)
 
 
 def _exit_with_grader(grader: int) -> None:
@@ -229,11 +232,12 @@ class LocalExecutor:
         self.jobs = jobs
         self._pool: ProcessPoolExecutor | None = None
         self._pool_settings: Settings | None = None
+        self._template: ZygoteTemplate | None = None
 
     def _ensure_pool(self, settings: Settings) -> ProcessPoolExecutor:
         if self._pool is not None and self._pool_settings == settings:
             return self._pool
-        self.close()
+        self._close_pool()
         # Never "fork": the parent may hold torch's thread pool or a loaded answer key, and a
         # forked child inherits both (a deadlock on torch's locks, the key in a worker's
         # memory). forkserver forks from a clean exec'd server, spawn execs each worker.
@@ -255,6 +259,13 @@ class LocalExecutor:
             for entry in entries:
                 yield grader.grade(Path(entry))
             return
+        if self._template is None:
+            # One torch import forked into every worker's zygote, instead of one per worker.
+            from grader.sandbox import zygote_environment
+            from grader.sandbox.template import ZygoteTemplate
+
+            self._template = ZygoteTemplate(zygote_environment())
+        settings = replace(settings, zygote_template=self._template.address)
         pool = self._ensure_pool(settings)
         pending: set[Future[dict[str, Any]]] = set()
         limit = self.jobs * IN_FLIGHT_PER_WORKER
@@ -279,12 +290,19 @@ class LocalExecutor:
             for future in pending:
                 future.cancel()
 
-    def close(self) -> None:
-        """Shut the pool down; each worker closes its Grader (and zygote) as it exits."""
+    def _close_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
             self._pool_settings = None
+
+    def close(self) -> None:
+        """Shut the pool down (each worker closes its Grader and zygote as it exits), then the
+        template the zygotes were forked from."""
+        self._close_pool()
+        if self._template is not None:
+            self._template.close()
+            self._template = None
         if self.jobs == 1:
             _close_graders()
 

@@ -31,6 +31,7 @@ class Settings:
     seed: int | None = None  # None: the rubric's
     only: tuple[str, ...] = ()  # problem ids to grade; empty: all
     hidden_paths: tuple[Path, ...] = ()  # folders the sandbox hides from students
+    zygote_template: str | None = None  # a ZygoteTemplate's address: fork zygotes, don't exec them
 
 
 def resolve_device(device: str) -> str:
@@ -136,7 +137,8 @@ class Grader:
         self.limits = settings.limits or rubric.limits
         # The sandbox's worker is a fresh interpreter exec'd here, before this process imports
         # the answer key: nothing of `reference/` is ever in a student's address space.
-        self.sandbox = Sandbox(self.limits, preload_torch=True, hidden_paths=settings.hidden_paths)
+        self.sandbox = Sandbox(self.limits, preload_torch=True, hidden_paths=settings.hidden_paths,
+                               template=settings.zygote_template)
         import reference
 
         self.problems = reference.PROBLEMS

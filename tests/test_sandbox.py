@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -315,3 +317,54 @@ def test_zygote_memory_is_in_huge_pages_so_forking_it_is_cheap(sandbox: Sandbox)
     huge_kib = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages:")))
     assert huge_kib >= 32 * 1024  # torch alone leaves ~100 MiB of collapsible heap
     assert_honest_still_graded(sandbox)
+
+
+def test_zygotes_forked_from_one_template_grade_and_isolate_like_their_own(sandbox: Sandbox, tmp_path: Path) -> None:
+    from grader.sandbox import zygote_environment
+    from grader.sandbox.template import ForkedZygote, ZygoteTemplate
+
+    template = ZygoteTemplate(zygote_environment())
+    try:
+        boxes = [Sandbox(LIMITS, hidden_paths=[REPOSITORY], template=template.address) for _ in range(2)]
+        try:
+            for box in boxes:
+                assert isinstance(box._process, ForkedZygote)  # not a zygote exec'd for it
+                assert box.isolation == sandbox.isolation
+                report = run(box, LOADING / "honest_solution.py", (MLP,))
+                assert tuple(result.value for result in report.outcomes["p1"].results) == EXPECTED_MLP
+                # Each forked zygote hides what an exec'd one hides: one attack as a witness.
+                targets = [REPOSITORY / "reference" / "problem.py", REPOSITORY / "grader" / "models.py", REPOSITORY]
+                folder = student_folder(tmp_path / str(id(box)), "read_grader_secrets.py",
+                                        target_txt="\n".join(map(str, targets)))
+                assert [result.value for result in run(box, folder, (MLP,)).outcomes["p1"].results] == [0, 0]
+        finally:
+            zygotes = [box._process for box in boxes]
+            for box in boxes:
+                box.close()
+        assert all(zygote is not None and zygote.poll() is not None for zygote in zygotes)
+    finally:
+        template.close()
+    assert not template.folder.exists()
+
+
+def test_an_unreachable_template_falls_back_to_a_zygote_of_its_own(tmp_path: Path) -> None:
+    with Sandbox(LIMITS, preload_torch=False, template=str(tmp_path / "no-such.sock")) as box:
+        assert isinstance(box._process, subprocess.Popen)  # exec'd for this Sandbox alone
+        report = run(box, LOADING / "honest_solution.py", (MLP,))
+    assert tuple(result.value for result in report.outcomes["p1"].results) == EXPECTED_MLP
+
+
+def test_a_new_zygote_removes_the_temp_folders_of_dead_ones_only() -> None:
+    # Only a SIGKILL of a whole process group leaves a zygote's folder behind; the next
+    # zygote must clear it, and never touch the folder of one still running.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{dead.pid}-"))
+    live = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{os.getpid()}-"))
+    try:
+        with Sandbox(LIMITS, preload_torch=False):
+            pass
+        assert not stale.exists() and live.exists()
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)

@@ -26,6 +26,8 @@ from grader.models import CallPlan, ExecutionError, ExecutionReport, Limits, Pro
 
 from .protocol import TRUSTED_MAX_BLOBS, FrameReader, array_bytes, encode_frame
 from .runs import ChildRun
+from .template import ForkedZygote
+from .template import connect as template_connect
 
 __all__ = ["Sandbox"]
 
@@ -58,28 +60,41 @@ def encode_plans(plans: Sequence[CallPlan]) -> tuple[list[dict], list[bytes]]:
     return encoded, blobs
 
 
+def zygote_environment() -> dict[str, str]:
+    """A clean environment: nothing of the grader's (tokens, paths to answers) reaches a child."""
+    environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": str(SOURCE_ROOT),
+                   "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                   "OPENBLAS_NUM_THREADS": "1"}
+    if os.environ.get("CUDA_VISIBLE_DEVICES"):
+        environment["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    return environment
+
+
 class Sandbox:
     """A zygote process and the isolation layers it grants; runs submissions one at a time."""
 
-    def __init__(self, limits: Limits, *, preload_torch: bool = True, hidden_paths: Sequence[Path] = ()) -> None:
+    def __init__(self, limits: Limits, *, preload_torch: bool = True, hidden_paths: Sequence[Path] = (),
+                 template: str | None = None) -> None:
+        """`template`: the address of a `ZygoteTemplate` to fork the zygote from, sparing this
+        Sandbox its own import of torch; without one (or when it is unreachable) a zygote is
+        exec'd for this Sandbox alone."""
         self.limits = limits
         self._lock = threading.Lock()
-        self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
         self._stderr = tempfile.TemporaryFile()
-        config = {"control_fd": zygote_end.fileno(), "preload_torch": preload_torch,
-                  "hidden": [str(Path(path).resolve()) for path in hidden_paths],
+        config = {"preload_torch": preload_torch, "hidden": [str(Path(path).resolve()) for path in hidden_paths],
                   "allow_processes": limits.max_processes > 0}
-        # A clean environment: nothing of the grader's (tokens, paths to answers) reaches a child.
-        environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": str(SOURCE_ROOT),
-                       "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                       "OPENBLAS_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
-        if not environment["CUDA_VISIBLE_DEVICES"]:
-            del environment["CUDA_VISIBLE_DEVICES"]
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "grader.sandbox.zygote", json.dumps(config)], pass_fds=[zygote_end.fileno()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=environment, cwd="/")
-        zygote_end.close()
+        forked = template_connect(template, config, self._stderr.fileno()) if template else None
+        self._process: subprocess.Popen[bytes] | ForkedZygote | None = None
+        if forked is not None:
+            self._control = forked
+        else:
+            self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "grader.sandbox.zygote", json.dumps({**config, "control_fd": zygote_end.fileno()})],
+                pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=self._stderr, env=zygote_environment(), cwd="/")
+            zygote_end.close()
         self._control.settimeout(HELLO_TIMEOUT)
         hello = None
         try:
@@ -89,7 +104,9 @@ class Sandbox:
         except OSError:  # includes the socket timeout
             pass
         self._control.settimeout(None)
-        if hello is None or hello.header.get("event") != "hello":
+        if hello is not None and self._process is None and type(hello.header.get("pid")) is int:
+            self._process = ForkedZygote(hello.header["pid"])
+        if hello is None or hello.header.get("event") != "hello" or self._process is None:
             failure = self._zygote_stderr()
             self.close()
             raise SandboxError(f"the sandbox zygote failed to start: {failure}",
@@ -161,7 +178,7 @@ class Sandbox:
                    "max_file_mib": self.limits.max_file_mib}}
         frame = encode_frame({"op": "run", "job": job}, blobs)
         with self._lock:
-            if self._process.poll() is not None:
+            if self._process is None or self._process.poll() is not None:
                 raise SandboxError(f"the sandbox zygote has exited: {self._zygote_stderr()}",
                                    hint="create a new Sandbox; report the stderr above if it repeats")
             return ChildRun(self._control, self._reader, plans, self.limits, start).run(frame)
@@ -171,11 +188,13 @@ class Sandbox:
         try:
             self._control.close()
         finally:
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            zygote = self._process
+            if zygote is not None:
+                try:
+                    zygote.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    zygote.kill()
+                    zygote.wait()
             self._stderr.close()
 
     def abandon(self, timeout: float = 5.0) -> None:
@@ -188,10 +207,12 @@ class Sandbox:
             self._control.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass  # closed already
-        try:
-            self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
+        zygote = self._process
+        if zygote is not None:
+            try:
+                zygote.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                zygote.kill()
 
     def __enter__(self) -> Sandbox:
         return self

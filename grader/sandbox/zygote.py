@@ -54,15 +54,41 @@ def move_high(fd: int) -> int:
     return moved
 
 
-def prepare(config: dict) -> ZygoteState:
-    """Preload libraries, then build the Landlock rulesets and the seccomp filter once."""
-    if config.get("preload_torch"):
+BASE_PREFIX = "grader-sandbox-"
+
+
+def remove_stale_bases() -> None:
+    """Delete the temp folders of zygotes that no longer exist.
+
+    A zygote deletes its folder on the way out, even on its death signal; only a SIGKILL of
+    the whole process group at once (`kill -9 -PGID`) leaves one behind, for this to find."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{BASE_PREFIX}*-*"):
+        owner = folder.name.removeprefix(BASE_PREFIX).split("-", 1)[0]
+        if not owner.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            continue
         try:
-            import torch  # noqa: F401  (loaded, never computed with: see module docstring)
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
+def preload(torch: bool) -> None:
+    """Import what every child uses, so that no child pays for it."""
+    if torch:
+        try:
+            import torch as _  # noqa: F401  (loaded, never computed with: see module docstring)
         except ImportError:
             pass
     import ctypes, math, random, functools, itertools, collections, typing, copy, dataclasses  # noqa: F401, E401
-    state = ZygoteState(pid=os.getpid(), base=tempfile.mkdtemp(prefix="grader-sandbox-"))
+
+
+def prepare(config: dict) -> ZygoteState:
+    """Preload libraries, then build the Landlock rulesets and the seccomp filter once."""
+    preload(bool(config.get("preload_torch")))
+    remove_stale_bases()
+    state = ZygoteState(pid=os.getpid(), base=tempfile.mkdtemp(prefix=f"{BASE_PREFIX}{os.getpid()}-"))
     package_root = Path(child.__file__).resolve().parents[2]
     state.hidden = [str(package_root)] + list(config.get("hidden", []))
     # The grader's package is loaded already; the child must not read its files (or reference/).
@@ -179,13 +205,20 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     return alive
 
 
-def main() -> None:
-    """Serve run requests on the control socket until the parent closes it."""
-    config = json.loads(sys.argv[1])
-    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+def serve(control: socket.socket, config: dict) -> None:
+    """Prepare the layers, say hello, then run each job that arrives on `control` until the
+    Sandbox closes it; never returns (os._exit skips the interpreter's teardown of torch,
+    ~0.1 s at the end of every run)."""
     isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
-    control = socket.socket(fileno=move_high(int(config["control_fd"])))
     state = prepare(config)
+
+    def stop(number: int, frame: object) -> None:
+        """The death signal of an exec'd zygote whose worker died (even by kill -9): clean up."""
+        kill_descendants()
+        shutil.rmtree(state.base, ignore_errors=True)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
     reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
     write_all(control.fileno(), encode_frame({"event": "hello", "pid": state.pid, "landlock_abi": state.landlock_abi,
                                               "warnings": state.warnings}))
@@ -201,9 +234,15 @@ def main() -> None:
     finally:
         kill_descendants()
         shutil.rmtree(state.base, ignore_errors=True)
-    # Skip the interpreter's teardown of torch: ~0.1 s per zygote at the end of every run.
     sys.stderr.flush()
     os._exit(0)
+
+
+def main() -> None:
+    """A zygote of its own, exec'd by one Sandbox: serve on the socket it passed us."""
+    config = json.loads(sys.argv[1])
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGTERM)  # `serve` cleans up on it
+    serve(socket.socket(fileno=move_high(int(config["control_fd"]))), config)
 
 
 if __name__ == "__main__":
