@@ -4,9 +4,9 @@ CPU time is counted three ways. `user_seconds`/`system_seconds`: the rusage of t
 the descendants it reaped itself (os.wait4), which misses the pool workers (a forkserver
 reaps them). `machine_busy_seconds`: how long the machine's CPUs were busy during the run
 (/proc/stat), the honest total on an otherwise idle machine. `cpu_by_role`: the tree sampled
-from /proc every 0.5 s, split into the command, the workers, the sandbox zygotes (their own
-time, torch's import included) and the sandbox children (the zygotes reap them, so it is
-their cutime). Memory is sampled over the whole tree: the sum of PSS (proportional set size,
+from /proc every 0.5 s, split into the command, the workers, the sandbox template (torch's
+one import), the sandbox zygotes (their own time) and the sandbox children (the zygotes reap
+them, so it is their cutime). Memory is sampled over the whole tree: the sum of PSS (proportional set size,
 so the pages a forked child shares with its zygote count once) and, for reference, of RSS.
 """
 
@@ -80,7 +80,7 @@ def _busy_ticks() -> int:
     return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
-ZYGOTE = "grader.sandbox.zygote"
+SANDBOX = "grader.sandbox."  # the command of a zygote, of the template, and of their forks
 
 
 def _cpu_ticks(pid: int) -> tuple[int, int, str, int] | None:
@@ -95,22 +95,36 @@ def _cpu_ticks(pid: int) -> tuple[int, int, str, int] | None:
 
 
 def _roles(root: int, seen: dict[int, tuple[str, int]]) -> None:
-    """Update `seen` (pid -> role, ticks; -pid for a zygote's reaped children) from /proc."""
+    """Update `seen` (pid -> role, ticks; -pid for a zygote's reaped children) from /proc.
+
+    The sandbox's processes share a command line, so depth tells them apart: an exec'd zygote
+    is a worker's child and its children are runs; under a template (which imports torch once
+    for all) the template's children are the zygotes and theirs are the runs."""
     commands: dict[int, str] = {}
+    parents: dict[int, int] = {}
     for pid in _tree(root):
         ticks = _cpu_ticks(pid)
         if ticks is None:
             continue
         own, reaped, command, parent = ticks
-        commands[pid] = command
+        commands[pid], parents[pid] = command, parent
         if not command and pid in seen:
             role = seen[pid][0]  # a zombie's command line reads empty: it keeps its role
         elif pid == root:
             role = "command"
-        elif ZYGOTE in command and ZYGOTE in commands.get(parent, ""):
-            continue  # a sandbox child: counted in its zygote's reaped time once it ends
+        elif SANDBOX in command:
+            depth, ancestor = 0, parent
+            while SANDBOX in commands.get(ancestor, ""):
+                depth, ancestor = depth + 1, parents.get(ancestor, 0)
+            is_template = "grader.sandbox.template" in command
+            if depth == int(is_template):
+                role = "sandbox zygotes"
+            elif is_template and depth == 0:
+                role = "sandbox template"
+            else:
+                continue  # a run: counted in its zygote's reaped time once it ends
         else:
-            role = "sandbox zygotes" if ZYGOTE in command else "workers"
+            role = "workers"
         if role == "sandbox zygotes":
             seen[-pid] = ("sandbox children", max(reaped, seen.get(-pid, ("", 0))[1]))
         seen[pid] = (role, max(own, seen.get(pid, ("", 0))[1]))
@@ -170,5 +184,5 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
         peak_pss_mib=peaks["pss"] / 1024, peak_rss_mib=peaks["rss"] / 1024,
         peak_processes=peaks["processes"], machine_busy_seconds=busy, sampler_cpu_seconds=sampler_cpu[0],
         cpu_by_role={role: round(sum(t for r, t in seen.values() if r == role) / TICKS, 2)
-                     for role in ("command", "workers", "sandbox zygotes", "sandbox children")},
+                     for role in ("command", "workers", "sandbox template", "sandbox zygotes", "sandbox children")},
     )
