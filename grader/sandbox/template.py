@@ -61,12 +61,15 @@ def fork_zygote(connection: socket.socket, listener: socket.socket) -> None:
         connection.close()
         return
     if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the template's handler deletes its socket
         listener.close()
         for fd in fds[:1]:
             os.dup2(fd, 2)
         for fd in fds:
             os.close(fd)
-        zygote.serve(connection, config)  # never returns
+        # Clear of the fds 0-3 each run's child rewires, as an exec'd zygote's socket is.
+        control = socket.socket(fileno=zygote.move_high(connection.detach()))
+        zygote.serve(control, config)  # never returns
     connection.close()
     for fd in fds:
         os.close(fd)
@@ -112,7 +115,7 @@ class ForkedZygote:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._pidfd = os.pidfd_open(pid)
+        self._pidfd: int | None = os.pidfd_open(pid)
 
     def poll(self) -> int | None:
         return self.wait(0.0) if self._exited(0.0) else None
@@ -123,13 +126,20 @@ class ForkedZygote:
         return 0
 
     def kill(self) -> None:
+        if self._pidfd is None:
+            return  # gone already
         try:
             signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-        except (ProcessLookupError, OSError):
-            pass  # gone already
+        except OSError:
+            pass  # exiting already
 
     def _exited(self, timeout: float | None) -> bool:
+        if self._pidfd is None:
+            return True
         ready, _, _ = select.select([self._pidfd], [], [], timeout)
+        if ready:
+            os.close(self._pidfd)
+            self._pidfd = None
         return bool(ready)
 
 
