@@ -1,6 +1,6 @@
 """Time `grader run` on synthetic classes and compare it with nbgrader and Otter-Grader.
 
-    python bench/run.py grader  [--sizes 1000 5000] [--hanging 5] [--jobs 2] [--rubric PATH]
+    python bench/run.py grader  [--sizes 1000 5000] [--hanging 5] [--jobs N] [--rubric PATH]
     python bench/run.py profile [--size 1000]
     python bench/run.py floor   [--count 200]
     python bench/run.py others  [--count 40]
@@ -141,7 +141,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--hanging", type=int, default=5, help="hanging students in the extra class (0: skip)")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=(os.cpu_count() or 1) + 1,
+                        help="grader run's --jobs (default: its own default, CPUs + 1)")
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--rubric", type=Path)
     arguments = parser.parse_args()
