@@ -155,9 +155,10 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
     busy_before = _busy_ticks()
     seen: dict[int, tuple[str, int]] = {}
 
-    sampler_cpu = [0.0]
+    sampler_cpu = 0.0
 
     def sample() -> None:
+        nonlocal sampler_cpu
         while not finished.is_set():
             pids = _tree(process.pid)
             totals = [_memory_kib(pid) for pid in pids]
@@ -165,7 +166,7 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
             peaks["rss"] = max(peaks["rss"], sum(total[1] for total in totals))
             peaks["processes"] = max(peaks["processes"], len(pids))
             _roles(process.pid, seen)
-            sampler_cpu[0] = time.thread_time()
+            sampler_cpu = time.thread_time()
             finished.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -182,7 +183,7 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
         command=" ".join(command)[:300], returncode=process.returncode, wall_seconds=wall,
         user_seconds=usage.ru_utime, system_seconds=usage.ru_stime,
         peak_pss_mib=peaks["pss"] / 1024, peak_rss_mib=peaks["rss"] / 1024,
-        peak_processes=peaks["processes"], machine_busy_seconds=busy, sampler_cpu_seconds=sampler_cpu[0],
+        peak_processes=peaks["processes"], machine_busy_seconds=busy, sampler_cpu_seconds=sampler_cpu,
         cpu_by_role={role: round(sum(t for r, t in seen.values() if r == role) / TICKS, 2)
                      for role in ("command", "workers", "sandbox template", "sandbox zygotes", "sandbox children")},
     )

@@ -21,6 +21,7 @@ from grader.models import RunSummary, SubmissionResult
 from grader.pipeline import Settings, grade_keys, resolve_device
 from grader.reports import exports
 from grader.reports.html import render_site, render_student_page
+from grader.reports.statistics import titles_of
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Sandbox
 from grader.submissions import discover, load
@@ -134,8 +135,7 @@ def write_outputs(summary: RunSummary, out: Path,
     """Every output of a run, from its summary; `student_files` holds the per-student files
     `write_student_files` already wrote for these very results (the others are written here)."""
     student_files = student_files or {}
-    titles = summary.extra.get("misconception_titles")
-    titles = titles if isinstance(titles, Mapping) else {}
+    titles = titles_of(summary)
     written = [exports.write_results_json(summary, out / "results.json"),
                exports.write_grades_csv(summary, out / "grades.csv")]
     written.extend(student_files[result.student_id][1] if result.student_id in student_files

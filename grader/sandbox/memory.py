@@ -14,7 +14,6 @@ heap fault (measured: ~8 such faults per child).
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 
 MADV_COLLAPSE = 25  # Linux 6.1: collapse now, whatever the system-wide THP setting says
 HUGE_PAGE = 2 << 20
@@ -24,14 +23,6 @@ MINIMUM_REGION = 4 << 20
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 _libc.madvise.restype = ctypes.c_int
-
-
-@dataclass(frozen=True)
-class Collapse:
-    """What one pass achieved: bytes now in huge pages, and regions the kernel refused."""
-
-    collapsed_bytes: int
-    refused_regions: int
 
 
 def private_anonymous_regions(maps_text: str) -> list[tuple[int, int]]:
@@ -50,17 +41,12 @@ def private_anonymous_regions(maps_text: str) -> list[tuple[int, int]]:
     return regions
 
 
-def collapse_into_huge_pages() -> Collapse:
-    """Ask the kernel to back this process's large anonymous regions with huge pages.
+def collapse_into_huge_pages() -> int:
+    """Ask the kernel to back this process's large anonymous regions with huge pages; returns
+    the bytes it collapsed.
 
     Best effort: a kernel without MADV_COLLAPSE (before 6.1) or without THP refuses, and the
     zygote forks as it did before, only slower."""
     with open("/proc/self/maps") as maps:
         regions = private_anonymous_regions(maps.read())
-    collapsed = refused = 0
-    for start, end in regions:
-        if _libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
-            collapsed += end - start
-        else:
-            refused += 1
-    return Collapse(collapsed, refused)
+    return sum(end - start for start, end in regions if _libc.madvise(start, end - start, MADV_COLLAPSE) == 0)

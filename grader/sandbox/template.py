@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import isolation, memory, zygote
@@ -118,7 +119,7 @@ class ForkedZygote:
         self._pidfd: int | None = os.pidfd_open(pid)
 
     def poll(self) -> int | None:
-        return self.wait(0.0) if self._exited(0.0) else None
+        return 0 if self._exited(0.0) else None
 
     def wait(self, timeout: float | None = None) -> int:
         if not self._exited(timeout):
@@ -169,7 +170,7 @@ class ZygoteTemplate:
         for _ in range(500):  # the socket exists within milliseconds; torch loads after that
             if os.path.exists(self.address) or self._process.poll() is not None:
                 break
-            select.select([], [], [], 0.01)
+            time.sleep(0.01)
 
     def close(self) -> None:
         """Stop the template (zygotes it forked live on until their Sandboxes close them)."""
