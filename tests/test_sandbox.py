@@ -347,6 +347,34 @@ def test_zygotes_forked_from_one_template_grade_and_isolate_like_their_own(sandb
     assert not template.folder.exists()
 
 
+def test_a_child_cannot_get_a_zygote_of_its_own_from_the_template(tmp_path: Path) -> None:
+    # The child finds the template's socket in its inherited `sys.orig_argv` and connects:
+    # a zygote forked for it would run jobs outside every layer.
+    from grader.sandbox import zygote_environment
+    from grader.sandbox.template import ZygoteTemplate
+
+    template = ZygoteTemplate(zygote_environment())
+    try:
+        with Sandbox(LIMITS, preload_torch=False, template=template.address) as box:
+            report = run(box, student_folder(tmp_path, "zygote_from_the_template.py"), (MLP,))
+            assert [result.value for result in report.outcomes["p1"].results] == [0, 0]
+            assert_honest_still_graded(box)  # the Sandbox's own zygote came from the template
+    finally:
+        template.close()
+
+
+def test_ancestry_is_read_from_proc() -> None:
+    from grader.sandbox.template import descends_from
+
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        assert descends_from(child.pid, os.getpid())
+        assert not descends_from(os.getpid(), child.pid)
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_an_unreachable_template_falls_back_to_a_zygote_of_its_own(tmp_path: Path) -> None:
     with Sandbox(LIMITS, preload_torch=False, template=str(tmp_path / "no-such.sock")) as box:
         assert isinstance(box._process, subprocess.Popen)  # exec'd for this Sandbox alone

@@ -29,6 +29,54 @@ from . import isolation, memory, zygote
 SOCKET_NAME = "zygotes.sock"
 LENGTH = struct.Struct(">I")
 MAX_CONFIG_BYTES = 1 << 20
+#: getsockopt(SO_PEERPIDFD), Linux 6.5: a pidfd of the process that connected, which cannot
+#: be confused with a later process given the same pid. Python 3.11 lacks the constant.
+SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
+CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+def parent_of(pid: int) -> int:
+    """The parent pid from /proc/PID/stat (after the last ')': a name may hold anything)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2:].split()[1])
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether `ancestor` is `pid` or one of its ancestors."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        pid = parent_of(pid)
+    return pid == ancestor
+
+
+def peer_is_trusted(connection: socket.socket) -> bool:
+    """Whether the process at the other end may have a zygote: only one outside this template's
+    own tree, which holds every zygote and every student's child.
+
+    The attack: a child's memory holds this template's command line (`sys.orig_argv`, which
+    names the socket's folder); Landlock does not cover `connect` on a Unix socket, and seccomp
+    allows AF_UNIX. A zygote forked for a student would run jobs outside every sandbox layer,
+    and a job's source is copied before its child is isolated: another student's folder or the
+    answer key would land where that student's code could read it. Fails closed."""
+    pidfd = -1
+    try:
+        try:
+            pidfd = connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/self/fdinfo/{pidfd}").read_text().splitlines())
+            pid = int(fields["Pid"])
+        except (OSError, KeyError, ValueError):  # a kernel before 6.5: the pid it had on connect
+            pid, _, _ = CREDENTIALS.unpack(connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                 CREDENTIALS.size))
+        if pid <= 0 or descends_from(pid, os.getpid()):
+            return False
+        # Still the process that connected: its pid was not reused while we read its ancestry.
+        return pidfd < 0 or not select.select([pidfd], [], [], 0)[0]
+    except (OSError, ValueError):
+        return False  # it exited mid-check, or /proc is unreadable
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def send_request(connection: socket.socket, config: dict, stderr_fd: int) -> None:
@@ -56,6 +104,9 @@ def receive_request(connection: socket.socket) -> tuple[dict, list[int]]:
 
 def fork_zygote(connection: socket.socket, listener: socket.socket) -> None:
     """Serve one request: fork, and make the child the zygote of the connecting Sandbox."""
+    if not peer_is_trusted(connection):
+        connection.close()
+        return
     try:
         config, fds = receive_request(connection)
     except (OSError, ValueError):
