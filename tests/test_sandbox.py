@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -380,6 +381,24 @@ def test_an_unreachable_template_falls_back_to_a_zygote_of_its_own(tmp_path: Pat
         assert isinstance(box._process, subprocess.Popen)  # exec'd for this Sandbox alone
         report = run(box, LOADING / "honest_solution.py", (MLP,))
     assert tuple(result.value for result in report.outcomes["p1"].results) == EXPECTED_MLP
+
+
+def test_a_template_that_refuses_is_a_fallback_not_a_failure(tmp_path: Path) -> None:
+    # A template closes the connection of a peer it cannot place (a /proc it may not read).
+    address = str(tmp_path / "refusing.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(1)
+    refuse = threading.Thread(target=lambda: listener.accept()[0].close())
+    refuse.start()
+    try:
+        with Sandbox(LIMITS, preload_torch=False, template=address) as box:
+            assert isinstance(box._process, subprocess.Popen)
+            report = run(box, LOADING / "honest_solution.py", (MLP,))
+        assert tuple(result.value for result in report.outcomes["p1"].results) == EXPECTED_MLP
+    finally:
+        refuse.join()
+        listener.close()
 
 
 def test_a_new_zygote_removes_the_temp_folders_of_dead_ones_only() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from grader.errors import SandboxError
 from grader.models import CallPlan, ExecutionError, ExecutionReport, Limits, ProblemOutcome, Submission
 
-from .protocol import TRUSTED_MAX_BLOBS, FrameReader, array_bytes, encode_frame
+from .protocol import TRUSTED_MAX_BLOBS, Frame, FrameReader, array_bytes, encode_frame
 from .runs import ChildRun
 from .template import ForkedZygote
 from .template import connect as template_connect
@@ -84,17 +84,36 @@ class Sandbox:
         self._stderr = tempfile.TemporaryFile()
         config = {"preload_torch": preload_torch, "hidden": [str(Path(path).resolve()) for path in hidden_paths],
                   "allow_processes": limits.max_processes > 0}
-        forked = template_connect(template, config, self._stderr.fileno()) if template else None
         self._process: subprocess.Popen[bytes] | ForkedZygote | None = None
+        forked = template_connect(template, config, self._stderr.fileno()) if template else None
+        hello = None
         if forked is not None:
             self._control = forked
-        else:
+            hello = self._receive_hello()
+            if hello is not None and type(hello.header.get("pid")) is int:
+                self._process = ForkedZygote(hello.header["pid"])
+            else:  # the template refused us (it could not read who we are) or died: exec one
+                forked.close()
+                self._reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
+        if self._process is None:
             self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "grader.sandbox.zygote", json.dumps({**config, "control_fd": zygote_end.fileno()})],
                 pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self._stderr, env=zygote_environment(), cwd="/")
             zygote_end.close()
+            hello = self._receive_hello()
+        if hello is None or hello.header.get("event") != "hello" or self._process is None:
+            failure = self._zygote_stderr()
+            self.close()
+            raise SandboxError(f"the sandbox zygote failed to start: {failure}",
+                               hint="run `python -m grader.sandbox.zygote '{}'` to see the failure")
+        probe = self._run(Submission("probe", Path("/nonexistent"), None, "module", (), (), (), ""), [], 0)
+        self.isolation: tuple[str, ...] = probe.layers
+        self.warnings: tuple[str, ...] = tuple(hello.header.get("warnings", [])) + self._missing_layers()
+
+    def _receive_hello(self) -> Frame | None:
+        """The zygote's first frame, or None when it closed or stayed silent too long."""
         self._control.settimeout(HELLO_TIMEOUT)
         hello = None
         try:
@@ -104,16 +123,7 @@ class Sandbox:
         except OSError:  # includes the socket timeout
             pass
         self._control.settimeout(None)
-        if hello is not None and self._process is None and type(hello.header.get("pid")) is int:
-            self._process = ForkedZygote(hello.header["pid"])
-        if hello is None or hello.header.get("event") != "hello" or self._process is None:
-            failure = self._zygote_stderr()
-            self.close()
-            raise SandboxError(f"the sandbox zygote failed to start: {failure}",
-                               hint="run `python -m grader.sandbox.zygote '{}'` to see the failure")
-        probe = self._run(Submission("probe", Path("/nonexistent"), None, "module", (), (), (), ""), [], 0)
-        self.isolation: tuple[str, ...] = probe.layers
-        self.warnings: tuple[str, ...] = tuple(hello.header.get("warnings", [])) + self._missing_layers()
+        return hello
 
     def _missing_layers(self) -> tuple[str, ...]:
         layers = " ".join(self.isolation)
