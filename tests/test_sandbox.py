@@ -3,8 +3,10 @@ and the honest submission graded right afterwards in the same Sandbox."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -318,6 +320,43 @@ def test_zygote_memory_is_in_huge_pages_so_forking_it_is_cheap(sandbox: Sandbox)
     huge_kib = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("AnonHugePages:")))
     assert huge_kib >= 32 * 1024  # torch alone leaves ~100 MiB of collapsible heap
     assert_honest_still_graded(sandbox)
+
+
+def test_seccomp_alone_refuses_signals_to_other_processes() -> None:
+    # Landlock scopes signals only from Linux 6.12: on an older kernel this filter is what
+    # stops a child from killing every process of its user, the grader first.
+    import fcntl
+
+    from grader.sandbox import isolation
+
+    rules = isolation.build_seccomp_filter(allow_processes=False)
+    if rules is None:
+        pytest.skip("pyseccomp is unavailable")
+    attempts = {
+        "kill": lambda: os.kill(os.getppid(), signal.SIGCONT),  # harmless to a running pytest
+        "pidfd_send_signal": lambda: signal.pidfd_send_signal(os.pidfd_open(os.getppid()), signal.SIGCONT),
+        "F_SETOWN": lambda: fcntl.fcntl(0, fcntl.F_SETOWN, os.getppid()),
+        "probe with signal 0": lambda: os.kill(os.getppid(), 0),
+        "own process group": lambda: os.killpg(0, 0),
+    }
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        rules.load()  # type: ignore[attr-defined]
+        outcomes = []
+        for name, attempt in attempts.items():
+            try:
+                attempt()
+                outcomes.append(f"{name}: sent")
+            except OSError as error:
+                outcomes.append(f"{name}: {errno.errorcode[error.errno]}")
+        os.write(write_end, "\n".join(outcomes).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read().splitlines() == ["kill: EPERM", "pidfd_send_signal: EPERM", "F_SETOWN: EPERM",
+                                            "probe with signal 0: sent", "own process group: sent"]
 
 
 def test_zygotes_forked_from_one_template_grade_and_isolate_like_their_own(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import resource
 import socket
@@ -20,6 +21,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 
 PR_SET_PDEATHSIG = 1
+F_SETOWN_EX = 15  # fcntl.h; Python's fcntl module lacks it before 3.12
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -160,6 +162,15 @@ def build_seccomp_filter(allow_processes: bool) -> object | None:
                 rules.add_rule(deny, name)
             except (OSError, RuntimeError, ValueError):
                 continue  # a syscall this architecture lacks
+        # Signals to other processes: Landlock scopes them only from ABI 6 (Linux 6.12); on an
+        # older kernel a child could kill(pid, SIGKILL) every pid of its user, the grader
+        # included. kill(0, ...) (its own process group) and signal 0 (a probe) stay allowed.
+        rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.NE, 0), seccomp.Arg(1, seccomp.NE, 0))
+        for name in ("tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"):
+            rules.add_rule(deny, name)
+        # ... and SIGIO sent on an fd's behalf to an owner of the child's choosing.
+        for command in (fcntl.F_SETOWN, F_SETOWN_EX):
+            rules.add_rule(deny, "fcntl", seccomp.Arg(1, seccomp.EQ, command))
         # glibc falls back from clone3 to clone on ENOSYS, where the flag check above applies.
         rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
     except (OSError, RuntimeError, ValueError):
