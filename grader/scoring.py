@@ -33,6 +33,11 @@ def plain(value: object) -> object:
 
     Strict JSON has no NaN; a report must still show that the student returned one.
     """
+    kind = type(value)
+    if kind is int or kind is str:  # first: a report's arrays are thousands of these
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else plain_non_finite(value)  # type: ignore[arg-type]
     if isinstance(value, np.ndarray):
         return plain(value.tolist())
     if isinstance(value, Mapping):
@@ -45,12 +50,15 @@ def plain(value: object) -> object:
         return int(value)
     if isinstance(value, (float, np.floating)):
         number = float(value)
-        if math.isnan(number):
-            return "NaN"
-        if math.isinf(number):
-            return "Infinity" if number > 0 else "-Infinity"
-        return number
+        return number if math.isfinite(number) else plain_non_finite(number)
     return value
+
+
+def plain_non_finite(number: float) -> str:
+    """NaN and the infinities as the strings a report shows."""
+    if math.isnan(number):
+        return "NaN"
+    return "Infinity" if number > 0 else "-Infinity"
 
 
 def replay_command(student: str | Path, problem_id: str, arguments: Mapping[str, object],

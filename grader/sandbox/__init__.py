@@ -45,7 +45,9 @@ def encode_plans(plans: Sequence[CallPlan]) -> tuple[list[dict], list[bytes]]:
             arguments = {}
             for name in plan.parameters:
                 value = case[name]
-                if isinstance(value, np.ndarray):
+                if type(value) is int:  # most arguments: skip the checks below (~2,000 a student)
+                    arguments[name] = {"type": "int", "value": value}
+                elif isinstance(value, np.ndarray):
                     arguments[name] = {"type": "array", "blob": len(blobs)}
                     blobs.append(array_bytes(value))
                 elif isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):

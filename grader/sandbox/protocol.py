@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import struct
@@ -92,12 +93,13 @@ def _fast_float64(blob: bytes) -> np.ndarray | None:
     if match is None:
         return None
     shape = tuple(int(side) for side in match.group(1).split(b",") if side.strip())
-    if len(shape) > MAX_ARRAY_DIMENSIONS or int(np.prod(shape)) > MAX_ARRAY_ELEMENTS:
+    elements = math.prod(shape)  # math, not np.prod: ~0.2 us against ~5, twice per answer
+    if len(shape) > MAX_ARRAY_DIMENSIONS or elements > MAX_ARRAY_ELEMENTS:
         raise ProtocolViolation(f"array of shape {shape} exceeds the size cap")
     data = memoryview(blob)[start + length:]
-    if len(data) != 8 * int(np.prod(shape)):
+    if len(data) != 8 * elements:
         raise ProtocolViolation("array data does not match its shape")
-    return np.frombuffer(data, dtype="<f8").reshape(shape).astype(np.float64)
+    return np.frombuffer(data, dtype="<f8").reshape(shape).copy()  # owned and writable
 
 
 def load_array(blob: bytes, *, float64_only: bool = True) -> np.ndarray:
