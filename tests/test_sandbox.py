@@ -440,6 +440,40 @@ def test_a_template_that_refuses_is_a_fallback_not_a_failure(tmp_path: Path) -> 
         listener.close()
 
 
+def test_nothing_a_child_leaves_in_its_temp_base_reaches_the_next_child(sandbox: Sandbox, tmp_path: Path) -> None:
+    folder = student_folder(tmp_path, "note_in_temp_base_for_the_next_student.py")
+    first, second = (run(sandbox, folder, (MLP,)).outcomes["p1"].results[0].value for _ in range(2))
+    assert (first, second) == (1, 1)  # the second child found no note: it left its own
+    bases = list(Path(tempfile.gettempdir()).glob(f"grader-sandbox-{sandbox._process.pid}-*"))
+    assert len(bases) == 1 and list(bases[0].iterdir()) == []
+
+
+def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:
+    from grader.sandbox.zygote import empty_folder
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the child's")
+    base = tmp_path / "base"
+    deep = base / "work"
+    deep.mkdir(parents=True)
+    os.chdir(deep)  # relative steps: the absolute path outgrows PATH_MAX, as a child's can
+    try:
+        for level in range(1500):  # past the recursion limit that rmtree would hit
+            os.mkdir("a")
+            os.chdir("a")
+            if level % 500 == 0:
+                Path("answers.txt").write_text("x")
+                os.symlink(outside, "link")
+    finally:
+        os.chdir(tmp_path)
+    (base / "locked" / "inner").mkdir(parents=True)
+    (base / "locked" / "inner" / "note.txt").write_text("x")
+    for folder in (base / "locked" / "inner", base / "locked"):
+        folder.chmod(0)
+    empty_folder(str(base))
+    assert list(base.iterdir()) == [] and outside.read_text() == "not the child's"
+
+
 def test_a_new_zygote_removes_the_temp_folders_of_dead_ones_only() -> None:
     # Only a SIGKILL of a whole process group leaves a zygote's folder behind; the next
     # zygote must clear it, and never touch the folder of one still running.

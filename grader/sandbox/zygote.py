@@ -13,7 +13,6 @@ import gc
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -69,9 +68,58 @@ def remove_stale_bases() -> None:
         try:
             os.kill(int(owner), 0)
         except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_folder(str(folder))
         except PermissionError:
             pass  # alive, another user's
+
+
+def empty_folder(folder: str) -> None:
+    """Delete everything inside `folder`, whatever a child built there.
+
+    Not `shutil.rmtree`: it recurses (a tree 2,000 folders deep is a RecursionError in the
+    zygote, which would stop the whole run) and its paths grow with the depth past PATH_MAX.
+    Here every operation is on `folder/NAME/NAME`: a folder's subfolders are lifted up into
+    `folder` (a rename is O(1)) until each folder is empty and can go. Folders a child made
+    unreadable (chmod 0) are opened up first; symlinks are removed, never followed."""
+    lifted = 0
+    while True:
+        with os.scandir(folder) as entries:
+            names = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+        if not names:
+            return
+        progress = False
+        for name, is_folder in names:
+            path = os.path.join(folder, name)
+            try:
+                if not is_folder:
+                    os.unlink(path)
+                    progress = True
+                    continue
+                os.chmod(path, 0o700)
+                with os.scandir(path) as entries:
+                    inner = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+                for inner_name, inner_is_folder in inner:
+                    if inner_is_folder:
+                        while os.path.lexists(target := os.path.join(folder, f".lifted-{lifted}")):
+                            lifted += 1
+                        os.rename(os.path.join(path, inner_name), target)
+                    else:
+                        os.unlink(os.path.join(path, inner_name))
+                os.rmdir(path)
+                progress = True
+            except OSError:
+                continue  # (changed under us: the next pass sees it again)
+        if not progress:
+            return  # nothing this process may delete: leave it rather than spin
+
+
+def remove_folder(folder: str) -> None:
+    """Delete `folder` and all in it (see `empty_folder`); what cannot be deleted stays."""
+    try:
+        empty_folder(folder)
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def preload(torch: bool) -> None:
@@ -195,7 +243,11 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     except (ProcessLookupError, PermissionError):
         pass
     kill_descendants()
-    shutil.rmtree(workdir, ignore_errors=True)
+    # The whole base, not just `workdir`: Landlock lets a child write anywhere in the base (the
+    # ruleset is built once, before any work folder exists), and a file left beside the work
+    # folder would reach the next student this zygote runs (fixture
+    # note_in_temp_base_for_the_next_student.py).
+    empty_folder(state.base)
     exited = {"event": "exited", "killed": killed,
               "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
               "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
@@ -215,7 +267,7 @@ def serve(control: socket.socket, config: dict) -> None:
     def stop(number: int, frame: object) -> None:
         """The death signal of an exec'd zygote whose worker died (even by kill -9): clean up."""
         kill_descendants()
-        shutil.rmtree(state.base, ignore_errors=True)
+        remove_folder(state.base)
         os._exit(1)
 
     signal.signal(signal.SIGTERM, stop)
@@ -233,7 +285,7 @@ def serve(control: socket.socket, config: dict) -> None:
                 break
     finally:
         kill_descendants()
-        shutil.rmtree(state.base, ignore_errors=True)
+        remove_folder(state.base)
     sys.stderr.flush()
     os._exit(0)
 
