@@ -142,6 +142,7 @@ class Limits:
     max_processes: int = 0  # extra processes a child may start (0: none)
     max_open_files: int = 64
     max_file_mib: int = 16  # largest file a child may write in its temp folder
+    max_disk_mib: int = 64  # all it may write there, beyond the copy of its submission (as root)
 
 
 @dataclass(frozen=True)

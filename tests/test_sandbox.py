@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_layers_are_probed_and_recorded(sandbox: Sandbox) -> None:
     assert report.isolation == sandbox.isolation
     assert {"process-group", "rlimits", "no-new-privileges"} <= set(sandbox.isolation)
     if os.geteuid() == 0:
-        assert "network-namespace" in sandbox.isolation
+        assert {"network-namespace", "mount-namespace", "private-temp-base"} <= set(sandbox.isolation)
 
 
 def test_honest_submission_values_notes_and_mutation(sandbox: Sandbox) -> None:
@@ -446,6 +447,18 @@ def test_nothing_a_child_leaves_in_its_temp_base_reaches_the_next_child(sandbox:
     assert (first, second) == (1, 1)  # the second child found no note: it left its own
     bases = list(Path(tempfile.gettempdir()).glob(f"grader-sandbox-{sandbox._process.pid}-*"))
     assert len(bases) == 1 and list(bases[0].iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the private temp base is a tmpfs in the zygote's mount namespace")
+def test_a_disk_flood_stops_at_the_private_temp_base_and_leaves_nothing(tmp_path: Path) -> None:
+    with Sandbox(replace(LIMITS, max_disk_mib=16), preload_torch=False) as box:
+        assert "private-temp-base" in box.isolation
+        report = run(box, student_folder(tmp_path, "disk_flood.py"), (MLP,))
+        written = [result.value for result in report.outcomes["p1"].results]
+        assert written[0] is not None and 8 <= written[0] <= 16, report.outcomes["p1"]
+        base = next(Path(tempfile.gettempdir()).glob(f"grader-sandbox-{box._process.pid}-*"))
+        assert list(base.iterdir()) == []  # on the disk under the tmpfs: nothing, ever
+        assert_honest_still_graded(box)
 
 
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:

@@ -137,6 +137,9 @@ class Sandbox:
             warnings.append("WARNING: no network isolation: student code can open TCP and UDP connections")
         if "seccomp" not in layers:
             warnings.append("seccomp is not in force: student code can start processes and run programs")
+        if "private-temp-base" not in layers:
+            warnings.append("no private temp folder (it needs root): a submission's writes are capped per file "
+                            "(max_file_mib), not in all, so one could fill the disk while it runs")
         return tuple(warnings)
 
     def _zygote_stderr(self) -> str:
@@ -187,7 +190,7 @@ class Sandbox:
                    "timeout_seconds": self.limits.timeout_seconds, "load_timeout_seconds": self.limits.load_timeout_seconds,
                    "memory_mib": self.limits.memory_mib, "output_kib": self.limits.output_kib,
                    "max_processes": self.limits.max_processes, "max_open_files": self.limits.max_open_files,
-                   "max_file_mib": self.limits.max_file_mib}}
+                   "max_file_mib": self.limits.max_file_mib, "max_disk_mib": self.limits.max_disk_mib}}
         frame = encode_frame({"op": "run", "job": job}, blobs)
         with self._lock:
             if self._process is None or self._process.poll() is not None:

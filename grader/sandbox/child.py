@@ -63,13 +63,18 @@ class Child:
         """Apply every layer the zygote prepared, strongest last (seccomp blocks unshare)."""
         job, zygote, layers = self.job, self.zygote, ["process-group"]
         uses_cuda = any(str(plan["device"]).startswith("cuda") for plan in job["plans"])
+        limits = job["limits"]
+        if zygote.private_base:  # room for the copy, then `max_disk_mib` of the child's own
+            room = submission_bytes(job["source"]) + (limits["max_disk_mib"] << 20)
+            if isolation.resize_private_base(zygote.base, room):
+                layers.append("private-temp-base")
         copy_submission(job["source"], workdir)
         self.workdir = workdir  # as sys.path names it, so frame file names start with it
         os.chdir(workdir)
         if zygote.namespaces:
             layers += isolation.unshare_namespaces()
-            layers += isolation.hide_folders(zygote.mount_hidden)
-        limits = job["limits"]
+            if isolation.private_mount_namespace():
+                layers += isolation.hide_folders(zygote.mount_hidden)
         cpu = int(limits["load_timeout_seconds"] + limits["timeout_seconds"] * max(len(job["plans"]), 1)) + 1
         # CUDA maps huge virtual ranges, so RLIMIT_AS would break it (research, gotcha 2).
         address_space = None if uses_cuda else zygote.virtual_memory + limits["memory_mib"] * (1 << 20)
@@ -231,6 +236,23 @@ def exception_error(error: BaseException, labels: set[str] | None = None, workdi
     if isinstance(error, SystemExit):
         return failure("exit", f"called sys.exit({error.code!r})", name, detail)
     return failure("exception", f"{name}: {str(error)[:500]}", name, detail)
+
+
+def submission_bytes(source: str) -> int:
+    """The size of the files `copy_submission` copies (symlinks and hidden names skipped)."""
+    path = Path(source)
+    if path.is_symlink():
+        return 0
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for folder, folders, files in os.walk(path):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            file = os.path.join(folder, name)
+            if not name.startswith(".") and not os.path.islink(file):
+                total += os.stat(file).st_size
+    return total
 
 
 def copy_submission(source: str, workdir: str) -> None:

@@ -213,23 +213,52 @@ def unshare_namespaces() -> list[str]:
     return ["network-namespace", "ipc-namespace", "uts-namespace"]
 
 
-#: mount(2) flags (linux/mount.h).
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 1 << 14, 1 << 18
+#: mount(2) and umount2(2) flags (linux/mount.h).
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 1 << 14, 1 << 18
+MNT_DETACH = 2
+
+
+def private_mount_namespace() -> bool:
+    """A mount namespace of this process's own (the zygote's, then each child's), whose mounts
+    its parent never sees.
+
+    Root only (an unprivileged child would need a user namespace of its own first)."""
+    if os.geteuid() != 0 or libc.unshare(CLONE_NEWNS) != 0:
+        return False
+    # Private propagation first, or the tmpfs mounts that follow would appear on the host too.
+    return libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+
+
+def mount_private_base(base: str, size_bytes: int) -> bool:
+    """An empty tmpfs over the zygote's temp base, in the zygote's own mount namespace.
+
+    Landlock lets a child write anywhere in the base, and RLIMIT_FSIZE caps one file, not how
+    many: on the disk a child could fill it under every other student's run and the gradebook.
+    On this tmpfs what a child writes is capped (`resize_private_base`) and never on disk.
+    The zygote mounts it before building its Landlock rules, which must name the tmpfs: a
+    rule on a folder that a mount covers does not reach into the mount."""
+    options = f"size={size_bytes},mode=0700".encode()
+    return libc.mount(b"tmpfs", base.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
+
+
+def resize_private_base(base: str, size_bytes: int) -> bool:
+    """Set the private base's size for the next child (the zygote empties it between children)."""
+    options = f"size={size_bytes},mode=0700".encode()
+    return libc.mount(b"tmpfs", base.encode(), b"tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, options) == 0
+
+
+def unmount(folder: str) -> None:
+    """Detach a mount (the private base, as its zygote exits), so the folder can be removed."""
+    libc.umount2(folder.encode(), MNT_DETACH)
 
 
 def hide_folders(folders: Sequence[str]) -> list[str]:
-    """A private mount namespace in which each folder is an empty read-only tmpfs.
+    """In this private mount namespace, each folder becomes an empty read-only tmpfs.
 
     Landlock already denies reading these folders, but not `stat`: without this layer a child
     still learns which answer-key files exist and how large they are, and on kernels without
     Landlock this layer is what keeps the grader's files and other students' work away.
-    Root only (an unprivileged child would need a user namespace of its own first).
     """
-    if os.geteuid() != 0 or libc.unshare(CLONE_NEWNS) != 0:
-        return []
-    # Private propagation first, or the tmpfs mounts below would appear on the host too.
-    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        return []
     flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
     for folder in folders:
         if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", flags, b"size=4k,mode=0555") != 0:

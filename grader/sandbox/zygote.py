@@ -39,6 +39,7 @@ class ZygoteState:
     cuda_ruleset: int = -1
     seccomp_filter: object | None = None
     namespaces: bool = True
+    private_base: bool = False  # `base` is a tmpfs in this zygote's own mount namespace
     virtual_memory: int = 0
     hidden: list[str] = field(default_factory=list)
     mount_hidden: list[str] = field(default_factory=list)
@@ -54,6 +55,7 @@ def move_high(fd: int) -> int:
 
 
 BASE_PREFIX = "grader-sandbox-"
+INITIAL_BASE_BYTES = 64 << 20  # each child resizes the private base for its own submission
 
 
 def remove_stale_bases() -> None:
@@ -137,6 +139,9 @@ def prepare(config: dict) -> ZygoteState:
     preload(bool(config.get("preload_torch")))
     remove_stale_bases()
     state = ZygoteState(pid=os.getpid(), base=tempfile.mkdtemp(prefix=f"{BASE_PREFIX}{os.getpid()}-"))
+    # Before the Landlock rules: they must name the tmpfs, not the folder under it.
+    state.private_base = (isolation.private_mount_namespace()
+                          and isolation.mount_private_base(state.base, INITIAL_BASE_BYTES))
     package_root = Path(child.__file__).resolve().parents[2]
     state.hidden = [str(package_root)] + list(config.get("hidden", []))
     # The grader's package is loaded already; the child must not read its files (or reference/).
@@ -167,6 +172,13 @@ def prepare(config: dict) -> ZygoteState:
     gc.freeze()
     memory.collapse_into_huge_pages()  # forking then copies ~75 page-table entries, not 36,000
     return state
+
+
+def release_base(state: ZygoteState) -> None:
+    """Delete the temp base on the way out (its tmpfs first, which would keep it busy)."""
+    if state.private_base:
+        isolation.unmount(state.base)
+    remove_folder(state.base)
 
 
 def kill_descendants() -> None:
@@ -267,7 +279,7 @@ def serve(control: socket.socket, config: dict) -> None:
     def stop(number: int, frame: object) -> None:
         """The death signal of an exec'd zygote whose worker died (even by kill -9): clean up."""
         kill_descendants()
-        remove_folder(state.base)
+        release_base(state)
         os._exit(1)
 
     signal.signal(signal.SIGTERM, stop)
@@ -285,7 +297,7 @@ def serve(control: socket.socket, config: dict) -> None:
                 break
     finally:
         kill_descendants()
-        remove_folder(state.base)
+        release_base(state)
     sys.stderr.flush()
     os._exit(0)
 
