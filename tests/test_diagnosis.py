@@ -77,6 +77,12 @@ def test_right_answer_has_no_diagnosis() -> None:
     assert diagnose_function(key, reference_mlp) == Diagnosis()
 
 
+def test_a_count_beyond_int64_is_explained_not_a_crash_of_the_run() -> None:
+    # A student's 10**30 reached numpy's int64 comparison and stopped the whole class's run.
+    found = diagnose_function(toy_key(ToyMlp()), lambda N, L, h, n: 10**30)
+    assert found.misconceptions == () and found.explanation
+
+
 def test_sensitivity_names_the_parameter_and_the_numbers() -> None:
     key = toy_key(ToyMlp())
     # Two parameters short per output node: no catalogued mistake does that.
