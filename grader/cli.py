@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli_support import friendly_errors
+from grader.cli_support import INTERNAL_ERROR, friendly_errors
 from grader.commands import reference_group, rubric_group
 from grader.errors import UsageError
 
@@ -69,6 +69,8 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
     with console.progress_reporter() as progress:
         outcome = run_class(submissions, out, settings, jobs=jobs, scheduler=scheduler, progress=progress)
     console.print_summary(outcome, out)
+    if outcome.faults:
+        sys.exit(INTERNAL_ERROR)
 
 
 @main.command()

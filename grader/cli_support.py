@@ -16,6 +16,9 @@ from grader.errors import GraderError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The exit status of a grader bug (sysexits' EX_SOFTWARE), whole-run or per submission.
+INTERNAL_ERROR = 70
+
 
 def friendly_errors(function: F) -> F:
     """Instructor mistakes print their message; grader bugs print a short note, never a traceback."""
@@ -35,7 +38,7 @@ def friendly_errors(function: F) -> F:
             log.write_text(traceback.format_exc(), encoding="utf-8")
             click.secho(f"internal error: {type(error).__name__}: {error}\n"
                         f"  This is a bug in the grader, not in your input. Details: {log}", fg="red", err=True)
-            sys.exit(70)
+            sys.exit(INTERNAL_ERROR)
 
     return wrapper  # type: ignore[return-value]
 

@@ -66,6 +66,13 @@ def print_summary(outcome: RunOutcome, out: Path) -> None:
     for warning in summary.warnings:
         click.secho(f"WARNING: {warning}", fg="yellow", err=True)
     click.echo(f"reports: {out / 'index.html'}  results: {out / 'results.json'}  grades: {out / 'grades.csv'}")
+    if outcome.faults:
+        names = ", ".join(fault.entry.name for fault in outcome.faults[:5])
+        more = f" and {len(outcome.faults) - 5} more" if len(outcome.faults) > 5 else ""
+        click.secho(f"error: the grader failed on {len(outcome.faults)} submission(s), which are not graded: "
+                    f"{names}{more}.\n  This is a bug in the grader, not in the students' work; the other "
+                    f"submissions are graded. The first: {outcome.faults[0].error}\n  Details: "
+                    f"{outcome.faults_log}. `grader run` again retries them.", fg="red", err=True)
 
 
 def format_check(outcome: CheckOutcome, output_format: str) -> str:

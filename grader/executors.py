@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from grader import errors
 from grader.errors import GraderError, SandboxError, UsageError
-from grader.models import SubmissionResult
+from grader.models import GradingFault, SubmissionResult
 
 if TYPE_CHECKING:
     from grader.pipeline import Grader, Settings
@@ -41,6 +42,8 @@ _GRADERS_LOCK = threading.Lock()
 
 #: The key of a worker's answer that carries a grader error instead of a result.
 REMOTE_ERROR = "__grader_error__"
+#: The key of a worker's answer that carries a grader bug one submission triggered.
+GRADING_FAULT = "__grading_fault__"
 
 
 def _close_graders() -> None:
@@ -87,10 +90,18 @@ def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
         # class with its args, which breaks for RubricError(path, key, problem) and would show
         # the instructor a pickling traceback instead of the message that says what to fix.
         return {REMOTE_ERROR: type(error).__name__, "message": error.message, "hint": error.hint}
+    except Exception as error:
+        # A grader bug this submission triggered (a student's 10**30 once reached an int64
+        # comparison and stopped the whole class's run): this student waits for a fix, the
+        # class does not. Instructor mistakes and a broken sandbox are GraderErrors, above.
+        return {GRADING_FAULT: str(entry), "error": f"{type(error).__name__}: {error}"[:500],
+                "traceback": traceback.format_exc()}
 
 
-def _from_data(data: dict[str, Any]) -> SubmissionResult:
-    """A worker's answer back as a result, or its grader error raised here."""
+def _from_data(data: dict[str, Any]) -> SubmissionResult | GradingFault:
+    """A worker's answer back as a result or a grading fault, or its grader error raised here."""
+    if GRADING_FAULT in data:
+        return GradingFault(Path(data[GRADING_FAULT]), data["error"], data["traceback"])
     if REMOTE_ERROR in data:
         kind = getattr(errors, data[REMOTE_ERROR], None)
         kind = kind if isinstance(kind, type) and issubclass(kind, GraderError) else GraderError
@@ -211,8 +222,8 @@ def grade_shipped(settings: Settings, files: dict[str, bytes], entry: Path) -> d
 class Executor(Protocol):
     """Grades many submissions; yields each result as soon as it is ready."""
 
-    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult]:
-        """Results in completion order, one per entry."""
+    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult | GradingFault]:
+        """Results in completion order, one per entry (a fault where the grader failed on it)."""
         ...
 
     def close(self) -> None:
@@ -252,12 +263,11 @@ class LocalExecutor:
         self._pool_settings = settings
         return self._pool
 
-    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult]:
+    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult | GradingFault]:
         """Results in completion order; jobs=1 grades in this process, without a pool."""
         if self.jobs == 1:
-            grader = cached_grader(settings)
-            for entry in entries:
-                yield grader.grade(Path(entry))
+            for entry in entries:  # through the workers' own task, faults and errors alike
+                yield _from_data(grade_entry(settings, Path(entry)))
             return
         if self._template is None:
             # One torch import forked into every worker's zygote, instead of one per worker.
@@ -347,7 +357,7 @@ class DaskExecutor:
         # Absolute, because a worker's working folder is not the client's.
         return self._client.submit(grade_entry, settings, entry.absolute(), pure=False)
 
-    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult]:
+    def grade(self, settings: Settings, entries: Iterable[Path]) -> Iterator[SubmissionResult | GradingFault]:
         """Results in completion order; at most a few tasks per worker thread in flight."""
         from distributed import as_completed
 

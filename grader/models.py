@@ -334,6 +334,16 @@ class SubmissionResult:
 
 
 @dataclass(frozen=True)
+class GradingFault:
+    """A submission the grader itself failed on: a grader bug it triggered, not the student's
+    fault. It is neither graded nor stored, so the next `grader run` tries it again."""
+
+    entry: Path
+    error: str  # "OverflowError: Python int too large to convert to C long"
+    traceback: str
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """A whole `grader run`: settings and every submission's result."""
 

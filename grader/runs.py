@@ -9,7 +9,7 @@ callback; this module never prints.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from grader import __version__
 from grader.bundle import Bundle
 from grader.errors import UsageError
 from grader.gradebook import Gradebook
-from grader.models import RunSummary, SubmissionResult
+from grader.models import GradingFault, RunSummary, SubmissionResult
 from grader.pipeline import Settings, grade_keys, resolve_device
 from grader.reports import exports
 from grader.reports.html import render_site, render_student_page
@@ -27,8 +27,10 @@ from grader.sandbox import Sandbox
 from grader.submissions import discover, load
 
 GRADEBOOK_NAME = "gradebook.sqlite"
+FAULTS_LOG_NAME = "grader-faults.log"
 
-#: Called after each submission: (done, total, the result just stored or None when skipped).
+#: Called after each submission: (done, total, the result just stored, or None when it was
+#: skipped or the grader failed on it).
 Progress = Callable[[int, int, SubmissionResult | None], None]
 
 
@@ -40,6 +42,8 @@ class RunOutcome:
     written: tuple[Path, ...]
     graded: int  # graded now
     reused: int  # unchanged since an earlier run: taken from the gradebook
+    faults: tuple[GradingFault, ...] = ()  # submissions the grader failed on: not graded
+    faults_log: Path | None = None  # their tracebacks, for the bug report
 
 
 def hidden_paths(submissions: Path, out: Path, rubric_path: Path) -> tuple[Path, ...]:
@@ -85,10 +89,17 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
         warnings: tuple[str, ...] = ()
         titles = misconception_titles(rubric)
         student_files: dict[str, tuple[Path, Path]] = {}
+        faults: list[GradingFault] = []
         if todo:
             executor = make_executor(jobs, scheduler)
             try:
                 for result in executor.grade(settings, todo):
+                    if isinstance(result, GradingFault):
+                        faults.append(result)  # not stored: the next run tries it again
+                        done += 1
+                        if progress is not None:
+                            progress(done, len(entries), None)
+                        continue
                     gradebook.save(result, run_identity)
                     # A student's own files now, while the workers grade on: at the end they
                     # were a single-threaded tail of ~1.5 s per 1,000 students.
@@ -112,7 +123,18 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
         extra={"run_identity": run_identity, "misconception_titles": titles},
     )
     written = write_outputs(summary, out, student_files)
-    return RunOutcome(summary=summary, written=written, graded=len(todo), reused=reused)
+    return RunOutcome(summary=summary, written=written, graded=len(todo) - len(faults), reused=reused,
+                      faults=tuple(faults), faults_log=write_faults_log(faults, out))
+
+
+def write_faults_log(faults: Sequence[GradingFault], out: Path) -> Path | None:
+    """Each fault's submission and traceback in OUT/grader-faults.log (removed when none)."""
+    log = out / FAULTS_LOG_NAME
+    if not faults:
+        log.unlink(missing_ok=True)  # a fixed grader's rerun must not show last run's faults
+        return None
+    log.write_text("".join(f"{fault.entry}\n{fault.traceback}\n" for fault in faults), encoding="utf-8")
+    return log
 
 
 def isolation_warnings(isolation: tuple[str, ...]) -> tuple[str, ...]:

@@ -162,6 +162,34 @@ def test_check_from_a_bundle_agrees_with_the_answer_key(tmp_path: Path) -> None:
     assert all(v.status == "correct" for v in check_one(correct, bundle).result.verdicts)
 
 
+def test_a_grader_bug_on_one_submission_leaves_it_ungraded_and_grades_the_class(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import pipeline
+
+    honest = ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py"
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    for student in ("alice", "mallory"):
+        shutil.copy(honest, submissions / f"{student}.py")
+    real_grade = pipeline.Grader.grade
+
+    def grade_with_a_bug(grader: pipeline.Grader, entry: Path):  # type: ignore[no-untyped-def]
+        if entry.stem == "mallory":  # as a student's 10**30 once met an int64 comparison
+            raise OverflowError("Python int too large to convert to C long")
+        return real_grade(grader, entry)
+
+    monkeypatch.setattr(pipeline.Grader, "grade", grade_with_a_bug)
+    out = tmp_path / "out"
+    outcome = run_class(submissions, out, fast_settings(), jobs=1)
+    assert [fault.entry.stem for fault in outcome.faults] == ["mallory"]
+    assert [result.student_id for result in outcome.summary.results] == ["alice"]
+    assert outcome.faults_log is not None and "OverflowError" in outcome.faults_log.read_text()
+    monkeypatch.undo()  # the bug fixed: the next run grades mallory alone, and the log goes
+    outcome = run_class(submissions, out, fast_settings(), jobs=1)
+    assert (outcome.graded, outcome.reused, outcome.faults) == (1, 1, ())
+    assert not (out / "grader-faults.log").exists()
+
+
 def test_code_that_never_loads_is_an_error_in_every_problem_not_missing(tmp_path: Path) -> None:
     (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(3)\n\ndef mlp_params(N, L, h, n):\n    return 0\n")
     rubric = load_rubric(default_rubric_path())
