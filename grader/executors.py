@@ -79,13 +79,36 @@ def cached_grader(settings: Settings) -> Grader:
     return grader
 
 
+def _forget_grader(settings: Settings) -> None:
+    """Close and drop this thread's Grader for `settings`: the next task builds a fresh one."""
+    with _GRADERS_LOCK:
+        grader = _GRADERS.pop((settings, threading.get_ident()), None)
+    if grader is not None:
+        try:
+            grader.close()
+        except Exception:  # a zygote already gone: there is nothing left to close
+            pass
+
+
 def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
     """Grade one submission in this process; the result as plain data (the task of a worker)."""
     from grader.reports.serialize import result_to_data
 
+    started = False
     try:
-        return result_to_data(cached_grader(settings).grade(Path(entry)))
+        grader = cached_grader(settings)  # a sandbox that cannot start at all stops the run
+        started = True
+        try:
+            return result_to_data(grader.grade(Path(entry)))
+        except SandboxError:
+            # The zygote died or misbehaved under this submission. Once more with a fresh
+            # one; a second failure is this submission's fault (below), not the class's.
+            _forget_grader(settings)
+            return result_to_data(cached_grader(settings).grade(Path(entry)))
     except GraderError as error:
+        if isinstance(error, SandboxError) and started:
+            _forget_grader(settings)
+            return _fault(entry, error)
         # Sent as data: an exception crossing a process boundary is re-created by calling its
         # class with its args, which breaks for RubricError(path, key, problem) and would show
         # the instructor a pickling traceback instead of the message that says what to fix.
@@ -93,9 +116,13 @@ def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
     except Exception as error:
         # A grader bug this submission triggered (a student's 10**30 once reached an int64
         # comparison and stopped the whole class's run): this student waits for a fix, the
-        # class does not. Instructor mistakes and a broken sandbox are GraderErrors, above.
-        return {GRADING_FAULT: str(entry), "error": f"{type(error).__name__}: {error}"[:500],
-                "traceback": traceback.format_exc()}
+        # class does not. Instructor mistakes and a sandbox that cannot start are GraderErrors.
+        return _fault(entry, error)
+
+
+def _fault(entry: Path, error: Exception) -> dict[str, Any]:
+    return {GRADING_FAULT: str(entry), "error": f"{type(error).__name__}: {error}"[:500],
+            "traceback": traceback.format_exc()}
 
 
 def _from_data(data: dict[str, Any]) -> SubmissionResult | GradingFault:

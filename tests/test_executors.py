@@ -135,6 +135,32 @@ def test_hanging_submission_holds_one_worker_only(settings: Settings, small_clas
     assert kinds == {"timeout"}
 
 
+def test_a_sandbox_failing_under_one_submission_costs_that_submission_only(
+        settings: Settings, small_class: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import pipeline
+    from grader.errors import SandboxError
+    from grader.models import GradingFault
+
+    first, second = small_class[0].stem, small_class[1].stem
+    failures: dict[str, int] = {}
+    real_grade = pipeline.Grader.grade
+
+    def grade_with_a_dying_zygote(grader: pipeline.Grader, entry: Path):  # type: ignore[no-untyped-def]
+        failures[entry.stem] = failures.get(entry.stem, 0) + 1
+        # The first submission's zygote dies every time; the second's once, then a fresh one grades it.
+        if entry.stem == first or (entry.stem == second and failures[second] == 1):
+            raise SandboxError("the sandbox zygote died while a child was running")
+        return real_grade(grader, entry)
+
+    monkeypatch.setattr(pipeline.Grader, "grade", grade_with_a_dying_zygote)
+    with LocalExecutor(1) as executor:
+        results = list(executor.grade(settings, small_class))
+    faults = [result for result in results if isinstance(result, GradingFault)]
+    assert [fault.entry.stem for fault in faults] == [first]
+    assert "zygote died" in faults[0].error
+    assert len(results) - len(faults) == len(small_class) - 1 and failures[first] == failures[second] == 2
+
+
 def test_shipped_files_keep_folder_structure(tmp_path: Path) -> None:
     folder = tmp_path / "carol"
     (folder / "helpers").mkdir(parents=True)
