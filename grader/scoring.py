@@ -23,8 +23,10 @@ from grader.rubric import ManualRubric, ProblemRubric
 #: How many failing cases a verdict shows; more teaches nothing a student can act on.
 MAX_FAILING = 5
 
-#: A markdown heading line: its level (number of #) and its text.
-HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+#: A markdown heading line: its level (number of #) and its text, with any closing #s still on
+#: (stripped after the match: a lazy `(.*?)[ \t#]*$` took quadratic time on a student's line of
+#: 100,000 spaces, ~20 hours at the 5 MB file limit, in the grader's process).
+HEADING = re.compile(r"^(#{1,6})[ \t]+(.*)$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -176,7 +178,7 @@ def find_section(heading: str, texts: Sequence[str]) -> str:
         if match is None:
             continue
         if start is None:
-            if pattern.search(match.group(2)):
+            if pattern.search(match.group(2).rstrip(" \t#")):
                 start, level = number, len(match.group(1))
         elif len(match.group(1)) <= level:
             return "\n".join(lines[start:number]).strip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import re
 import warnings
 from collections.abc import Collection
@@ -46,6 +47,12 @@ def discover(folder: Path) -> list[Path]:
     entries = sorted((path for path in folder.iterdir() if not ignored(path)), key=lambda path: path.name)
     seen: dict[str, Path] = {}
     for entry in entries:
+        try:
+            entry.name.encode("utf-8")
+        except UnicodeEncodeError:  # a zip unpacked with CP437 names: the id could not be stored
+            shown = os.fsencode(entry.name).decode("utf-8", "backslashreplace")
+            raise SubmissionsError(f"{folder / shown}: the name is not UTF-8 text, so it cannot name a student",
+                                   hint="rename it (the student's id is the name without .py or .ipynb)") from None
         student = student_id(entry)
         if student in seen:
             raise SubmissionsError(f"two entries for student {student!r}: {seen[student].name} and {entry.name}",
@@ -119,7 +126,7 @@ def blank_non_text_sources(text: str, notes: list[str]) -> str:
     notebook deserves its other cells graded and a word about the broken one."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: '[' * 100000, nested too deep
         return text  # nbformat words the JSON error itself
     if not isinstance(data, dict):
         return text
@@ -176,8 +183,8 @@ def defined_names(units: list[SourceUnit]) -> set[str]:
     for unit in units:
         try:
             tree = ast.parse(unit.code)
-        except (SyntaxError, ValueError):
-            continue
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue  # the last two: '+1' * 200000 or '-' * 100000, nested beyond the parser
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 names.add(node.name)
@@ -216,6 +223,9 @@ def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] 
             return unreadable(entry, f"{entry.name} is neither a file nor a folder")
     except (OSError, ValueError) as error:
         return unreadable(entry, str(error), digest.hexdigest())
+    except (RecursionError, MemoryError):  # read in the grader's process: it must not stop the run
+        return unreadable(entry, f"{entry.name} is nested too deeply or too large to read (a JSON "
+                          "array in 100,000 brackets, an expression of 200,000 terms)", digest.hexdigest())
     return Submission(student_id=student_id(entry), path=entry, entry=graded, kind=kind,  # type: ignore[arg-type]
                       units=tuple(units), texts=tuple(texts), notes=tuple(notes), digest=digest.hexdigest())
 

@@ -337,12 +337,15 @@ def test_seccomp_alone_refuses_signals_to_other_processes() -> None:
         "kill": lambda: os.kill(os.getppid(), signal.SIGCONT),  # harmless to a running pytest
         "pidfd_send_signal": lambda: signal.pidfd_send_signal(os.pidfd_open(os.getppid()), signal.SIGCONT),
         "F_SETOWN": lambda: fcntl.fcntl(0, fcntl.F_SETOWN, os.getppid()),
+        "join the parent's group": lambda: os.setpgid(0, os.getpgid(os.getppid())),
+        "new session": lambda: os.setsid(),
         "probe with signal 0": lambda: os.kill(os.getppid(), 0),
         "own process group": lambda: os.killpg(0, 0),
     }
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.setpgid(0, 0)  # as a sandbox child does first: its own group, its parent's session
         rules.load()  # type: ignore[attr-defined]
         outcomes = []
         for name, attempt in attempts.items():
@@ -356,8 +359,9 @@ def test_seccomp_alone_refuses_signals_to_other_processes() -> None:
     os.close(write_end)
     os.waitpid(pid, 0)
     with os.fdopen(read_end) as pipe:
-        assert pipe.read().splitlines() == ["kill: EPERM", "pidfd_send_signal: EPERM", "F_SETOWN: EPERM",
-                                            "probe with signal 0: sent", "own process group: sent"]
+        assert pipe.read().splitlines() == [
+            "kill: EPERM", "pidfd_send_signal: EPERM", "F_SETOWN: EPERM", "join the parent's group: EPERM",
+            "new session: EPERM", "probe with signal 0: sent", "own process group: sent"]
 
 
 def test_zygotes_forked_from_one_template_grade_and_isolate_like_their_own(sandbox: Sandbox, tmp_path: Path) -> None:

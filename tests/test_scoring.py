@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +170,19 @@ def test_scoring_sees_only_plain_outcomes() -> None:
     check = checking.check(key, outcome)
     verdict = scoring.score(rubric_for(ToyMlp()), key, check, diagnosis.diagnose(key, check), outcome)
     assert verdict.passed == 0 and verdict.status == "incorrect"
+
+
+def test_heading_closing_hashes_are_dropped() -> None:
+    texts = ["## Problem 3(a) ##\nThe proof.", "## Problem 3(b)\nOther."]
+    assert scoring.find_section(r"problem 3\(a\)$", texts) == "## Problem 3(a) ##\nThe proof."
+
+
+def test_a_heading_a_megabyte_long_does_not_hang_the_grader() -> None:
+    # `(.*?)[ \t#]*$` backtracked quadratically, in the grader's process: a line of 100,000
+    # spaces took 30 s, this one ~50 minutes. Linear now (~10 ms); the limit only tells a hang
+    # from an answer, it measures no speed.
+    code = ("from grader import scoring\n"
+            "print(len(scoring.find_section('^x +y$', ['# x' + ' ' * 1_000_000 + 'y'])))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == str(len("# x") + 1_000_000 + 1)

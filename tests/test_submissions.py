@@ -161,3 +161,31 @@ def test_symlinked_entry_is_unreadable_and_never_followed(tmp_path: Path, target
     assert submission.error is not None and submission.error.kind == "unreadable"
     assert submission.error.message == f"{link.name} is a symbolic link; submissions must be real files"
     assert submission.student_id == "alice" and submission.units == () and submission.texts == ()
+
+
+def test_a_notebook_nested_too_deeply_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    # json and nbformat recurse: 100,000 brackets were a RecursionError in the grader's process.
+    notebook = tmp_path / "nested_too_deeply.ipynb"
+    notebook.write_text("[" * 100_000 + "]" * 100_000)
+    submission = load(notebook)
+    assert submission.error is not None and submission.error.kind == "unreadable"
+
+
+def test_a_sibling_module_nested_beyond_the_parser_does_not_stop_loading(tmp_path: Path) -> None:
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    (folder / "solution.py").write_text("def mlp_params(N, L, h, n):\n    return 0\n")
+    (folder / "helper.py").write_text("x = 1" + "+1" * 200_000 + "\n")  # RecursionError in ast
+    (folder / "minus.py").write_text("x = " + "-" * 100_000 + "1\n")  # MemoryError in ast
+    submission = load(folder)
+    assert submission.error is None and submission.entry == folder / "solution.py"
+
+
+def test_an_entry_whose_name_is_not_utf8_is_named_in_a_clear_error(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "alice.py").write_text("x = 1\n")
+    (tmp_path / os.fsdecode(b"mal\xffory.py")).write_text("x = 1\n")  # a zip unpacked with CP437
+    with pytest.raises(SubmissionsError, match=r"mal\\xffory.py: the name is not UTF-8"):
+        discover(tmp_path)
+

@@ -102,7 +102,10 @@ class Sandbox:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "grader.sandbox.zygote", json.dumps({**config, "control_fd": zygote_end.fileno()})],
                 pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=self._stderr, env=zygote_environment(), cwd="/")
+                stderr=self._stderr, env=zygote_environment(), cwd="/",
+                # Its own session: no child can join the grader's process group and signal it
+                # all at once (and a Ctrl-C meant for the grader does not reach it half-way).
+                start_new_session=True)
             zygote_end.close()
             hello = self._receive_hello()
         if hello is None or hello.header.get("event") != "hello" or self._process is None:

@@ -168,6 +168,10 @@ def build_seccomp_filter(allow_processes: bool) -> object | None:
         rules.add_rule(deny, "kill", seccomp.Arg(0, seccomp.NE, 0), seccomp.Arg(1, seccomp.NE, 0))
         for name in ("tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"):
             rules.add_rule(deny, name)
+        # kill(0, ...) is safe only while the child's group is its own: no joining another
+        # (the zygote's group, once the grader's too) and no new session.
+        for name in ("setpgid", "setsid"):
+            rules.add_rule(deny, name)
         # ... and SIGIO sent on an fd's behalf to an owner of the child's choosing.
         for command in (fcntl.F_SETOWN, F_SETOWN_EX):
             rules.add_rule(deny, "fcntl", seccomp.Arg(1, seccomp.EQ, command))

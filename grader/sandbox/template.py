@@ -217,7 +217,7 @@ class ZygoteTemplate:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "grader.sandbox.template", str(self.folder), json.dumps(preload_torch)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=environment, cwd="/")
+            env=environment, cwd="/", start_new_session=True)  # as an exec'd zygote: its own session
         for _ in range(500):  # the socket exists within milliseconds; torch loads after that
             if os.path.exists(self.address) or self._process.poll() is not None:
                 break
