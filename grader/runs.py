@@ -9,6 +9,7 @@ callback; this module never prints.
 from __future__ import annotations
 
 import datetime
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,23 +74,27 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
     seed = rubric.seed if settings.seed is None else settings.seed
     run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"
     gradebook = Gradebook(out / GRADEBOOK_NAME)
+    faults: list[GradingFault] = []
     try:
         todo = []
         student_ids = set()
         for entry in entries:
-            submission = load(entry)
+            try:
+                submission = load(entry)
+            except Exception as error:  # a grader bug on this entry's files: the class goes on
+                faults.append(GradingFault(entry, f"{type(error).__name__}: {error}"[:500], traceback.format_exc()))
+                continue
             student_ids.add(submission.student_id)
             if not gradebook.is_current(submission.student_id, submission.digest, run_identity):
                 todo.append(entry)
-        reused = len(entries) - len(todo)
-        done = reused
+        reused = len(entries) - len(todo) - len(faults)
+        done = reused + len(faults)
         if progress is not None:
             progress(done, len(entries), None)
         isolation: tuple[str, ...] = ()
         warnings: tuple[str, ...] = ()
         titles = misconception_titles(rubric)
         student_files: dict[str, tuple[Path, Path]] = {}
-        faults: list[GradingFault] = []
         if todo:
             executor = make_executor(jobs, scheduler)
             try:
@@ -123,7 +128,8 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
         extra={"run_identity": run_identity, "misconception_titles": titles},
     )
     written = write_outputs(summary, out, student_files)
-    return RunOutcome(summary=summary, written=written, graded=len(todo) - len(faults), reused=reused,
+    graded = len(todo) - sum(1 for fault in faults if fault.entry in todo)
+    return RunOutcome(summary=summary, written=written, graded=graded, reused=reused,
                       faults=tuple(faults), faults_log=write_faults_log(faults, out))
 
 

@@ -190,6 +190,28 @@ def test_a_grader_bug_on_one_submission_leaves_it_ungraded_and_grades_the_class(
     assert not (out / "grader-faults.log").exists()
 
 
+def test_a_grader_bug_reading_one_entry_leaves_it_ungraded_and_grades_the_class(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import runs
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    for student in ("alice", "mallory"):
+        shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / f"{student}.py")
+    real_load = runs.load
+
+    def load_with_a_bug(entry: Path):  # type: ignore[no-untyped-def]
+        if entry.stem == "mallory":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_load(entry)
+
+    monkeypatch.setattr(runs, "load", load_with_a_bug)
+    outcome = run_class(submissions, tmp_path / "out", fast_settings(), jobs=1)
+    assert [fault.entry.stem for fault in outcome.faults] == ["mallory"]
+    assert [result.student_id for result in outcome.summary.results] == ["alice"]
+    assert (outcome.graded, outcome.reused) == (1, 0)
+
+
 def test_code_that_never_loads_is_an_error_in_every_problem_not_missing(tmp_path: Path) -> None:
     (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(3)\n\ndef mlp_params(N, L, h, n):\n    return 0\n")
     rubric = load_rubric(default_rubric_path())
