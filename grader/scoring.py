@@ -73,31 +73,46 @@ def replay_command(student: str | Path, problem_id: str, arguments: Mapping[str,
     return command + (f" --bundle {shlex.quote(bundle)}" if bundle else "")
 
 
+#: Numbers of one array a report keeps. A student may return 6 million of them (under the
+#: protocol's caps) on every case: kept whole, two such students took the grader to 16.7 GB and
+#: wrote a 750 MB results.json. A report shows 400 characters of a value anyway.
+MAX_SHOWN_ELEMENTS = 10_000
+SHOWN_HEAD = 20
+
+
+def shown(value: object) -> object:
+    """`plain(value)`, with an array over `MAX_SHOWN_ELEMENTS` numbers summed up in words."""
+    if isinstance(value, np.ndarray) and value.size > MAX_SHOWN_ELEMENTS:
+        head = ", ".join(str(plain(float(number))) for number in value.ravel()[:SHOWN_HEAD])
+        return f"array of shape {tuple(value.shape)}, {value.size:,} numbers: [{head}, ...]"
+    return plain(value)
+
+
 def _got(case_check: CaseCheck) -> object:
     """What the student gave back, for a report: the value, or the failure in words."""
     error = case_check.error
     if error is not None:
         return error.described
-    return plain(case_check.got)
+    return shown(case_check.got)
 
 
 def failing_cases(key: ProblemKey, check: ProblemCheck, student: str,
                   shrunk: tuple[Case, Value, Value] | None, bundle: str | None = None) -> tuple[FailingCase, ...]:
     """Up to `MAX_FAILING` failing cases, the shrunk one first when the pipeline found one."""
-    shown: list[FailingCase] = []
+    found: list[FailingCase] = []
     if shrunk is not None:
         case, expected, got = shrunk
-        shown.append(FailingCase(plain(case.arguments), plain(expected), plain(got), case.tag,  # type: ignore[arg-type]
+        found.append(FailingCase(plain(case.arguments), shown(expected), shown(got), case.tag,  # type: ignore[arg-type]
                                  replay_command(student, key.problem_id, case.arguments, bundle), shrunk=True))
     for case_check in check.checks:
-        if len(shown) >= MAX_FAILING:
+        if len(found) >= MAX_FAILING:
             break
         if case_check.passed or case_check.case.tag in UNSCORED_TAGS:
             continue
         arguments = case_check.case.arguments
-        shown.append(FailingCase(plain(arguments), plain(case_check.expected), _got(case_check),  # type: ignore[arg-type]
+        found.append(FailingCase(plain(arguments), shown(case_check.expected), _got(case_check),  # type: ignore[arg-type]
                                  case_check.case.tag, replay_command(student, key.problem_id, arguments, bundle)))
-    return tuple(shown)
+    return tuple(found)
 
 
 def _deduction(problem_rubric: ProblemRubric, misconception_id: str) -> float:

@@ -116,6 +116,17 @@ def test_failing_cases_are_json_ready_replayable_and_shrunk_first() -> None:
     assert words[4] == "--args" and json.loads(words[5]) == {"z": [757.0]}
 
 
+def test_a_huge_array_answer_is_kept_as_its_shape_and_first_numbers() -> None:
+    # 6 million numbers on every case, under the protocol's caps: kept whole, two such
+    # students took the grader to 16.7 GB and wrote a 750 MB results.json.
+    verdict = grade(rubric_for(ToySoftmax()), lambda z: np.zeros((300, 200)), ToySoftmax())
+    assert verdict.failing and all(isinstance(case.got, str) for case in verdict.failing)
+    assert verdict.failing[0].got.startswith("array of shape (300, 200), 60,000 numbers: [0.0, 0.0")
+    assert len(json.dumps([case.got for case in verdict.failing])) < 2_000
+    small = grade(rubric_for(ToySoftmax()), lambda z: np.zeros(len(z) + 1), ToySoftmax())
+    assert isinstance(small.failing[0].got, list)  # an ordinary wrong answer stays whole
+
+
 def test_replay_command_format() -> None:
     command = scoring.replay_command("submissions/alice.py", "p2", {"N": 4, "L": 1, "z": np.array([1.0, 2.0])})
     assert command == """grader replay submissions/alice.py p2 --args '{"N": 4, "L": 1, "z": [1.0, 2.0]}'"""
