@@ -465,6 +465,17 @@ def test_a_disk_flood_stops_at_the_private_temp_base_and_leaves_nothing(tmp_path
         assert_honest_still_graded(box)
 
 
+def test_only_regular_visible_files_of_bounded_size_are_copied_for_a_child(sandbox: Sandbox, tmp_path: Path) -> None:
+    folder = student_folder(tmp_path, "sparse_files_and_fifo_in_folder.py", data_txt="1,2,3\n")
+    (folder / "__pycache__").mkdir()
+    # (a sparse file beside the code would make loading refuse the folder: over 20 MB)
+    with open(folder / "__pycache__" / "huge.pyc", "wb") as file:
+        file.truncate(2 << 30)
+    os.mkfifo(folder / "pipe")
+    report = run(sandbox, folder, (MLP,))
+    assert [result.value for result in report.outcomes["p1"].results] == [1000, 1000]
+
+
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:
     from grader.sandbox.zygote import empty_folder
 

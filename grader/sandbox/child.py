@@ -11,6 +11,7 @@ import linecache
 import os
 import shutil
 import signal
+import stat
 import sys
 import traceback
 import types
@@ -64,11 +65,12 @@ class Child:
         job, zygote, layers = self.job, self.zygote, ["process-group"]
         uses_cuda = any(str(plan["device"]).startswith("cuda") for plan in job["plans"])
         limits = job["limits"]
+        files = files_to_copy(job["source"])
         if zygote.private_base:  # room for the copy, then `max_disk_mib` of the child's own
-            room = submission_bytes(job["source"]) + (limits["max_disk_mib"] << 20)
+            room = sum(size for _, _, size in files) + (limits["max_disk_mib"] << 20)
             if isolation.resize_private_base(zygote.base, room):
                 layers.append("private-temp-base")
-        copy_submission(job["source"], workdir)
+        copy_submission(files, workdir)
         self.workdir = workdir  # as sys.path names it, so frame file names start with it
         os.chdir(workdir)
         if zygote.namespaces:
@@ -238,35 +240,56 @@ def exception_error(error: BaseException, labels: set[str] | None = None, workdi
     return failure("exception", f"{name}: {str(error)[:500]}", name, detail)
 
 
-def submission_bytes(source: str) -> int:
-    """The size of the files `copy_submission` copies (symlinks and hidden names skipped)."""
-    path = Path(source)
-    if path.is_symlink():
-        return 0
-    if path.is_file():
-        return path.stat().st_size
+#: Folders the copy leaves out, as loading does (`grader.submissions.ignored`); so is every
+#: name that starts with a dot.
+SKIPPED_FOLDERS = frozenset({"__pycache__", ".ipynb_checkpoints"})
+#: The most a copy holds, by apparent size: loading refuses a folder whose files it reads
+#: pass 4 x 5 MB; what it skips (a cache, data files) must not make the copy any larger.
+COPY_LIMIT_BYTES = 20_000_000
+
+
+def files_to_copy(source: str) -> list[tuple[str, str, int]]:
+    """(path, path in the copy, size) of each file the child's copy of `source` holds.
+
+    Only regular files: a symlink may point at another student's folder or /etc/shadow (this
+    runs before isolation), and a FIFO or device would be read forever. Nothing hidden or
+    cached, and at most `COPY_LIMIT_BYTES` in all by apparent size: a 2 GB sparse file takes
+    12 KB of disk and would take 2 GB of the tmpfs it is copied to, every run."""
+    root = Path(source)
+    if root.is_symlink():
+        return []
+    if not root.is_dir():
+        status = os.lstat(root) if root.exists() else None
+        if status is None or not stat.S_ISREG(status.st_mode) or status.st_size > COPY_LIMIT_BYTES:
+            return []
+        return [(str(root), root.name, status.st_size)]
+    found: list[tuple[str, str, int]] = []
     total = 0
-    for folder, folders, files in os.walk(path):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        for name in files:
-            file = os.path.join(folder, name)
-            if not name.startswith(".") and not os.path.islink(file):
-                total += os.stat(file).st_size
-    return total
+    pending = [(str(root), "")]  # a stack, not recursion: a student's folder may be deep
+    while pending:
+        folder, relative = pending.pop()
+        with os.scandir(folder) as entries:
+            ordered = sorted(entries, key=lambda entry: entry.name)
+        for entry in ordered:
+            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or entry.is_symlink():
+                continue
+            inside = os.path.join(relative, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((entry.path, inside))
+            elif entry.is_file(follow_symlinks=False):
+                size = entry.stat(follow_symlinks=False).st_size
+                if total + size <= COPY_LIMIT_BYTES:
+                    found.append((entry.path, inside, size))
+                    total += size
+    return found
 
 
-def copy_submission(source: str, workdir: str) -> None:
-    """A private copy of the submission; symlinks are skipped so a link to another student's
-    folder (or /etc/shadow) is never followed while the child still has full file access."""
-    path = Path(source)
-    if path.is_symlink():
-        return
-    if path.is_dir():
-        shutil.copytree(path, workdir, symlinks=True, dirs_exist_ok=True,
-                        ignore=lambda folder, names: [name for name in names if name.startswith(".")
-                                                      or os.path.islink(os.path.join(folder, name))])
-    elif path.is_file():
-        shutil.copyfile(path, os.path.join(workdir, path.name))
+def copy_submission(files: list[tuple[str, str, int]], workdir: str) -> None:
+    """The private copy the child works in: `files_to_copy`'s files, and nothing else."""
+    for path, inside, _ in files:
+        target = os.path.join(workdir, inside)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target, follow_symlinks=False)
 
 
 def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workdir: str, zygote: Any) -> None:
