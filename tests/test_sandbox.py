@@ -477,7 +477,7 @@ def test_only_regular_visible_files_of_bounded_size_are_copied_for_a_child(sandb
 
 
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:
-    from grader.sandbox.zygote import empty_folder
+    from grader.sandbox.folders import empty_folder
 
     outside = tmp_path / "outside.txt"
     outside.write_text("not the child's")

@@ -9,18 +9,16 @@ from __future__ import annotations
 import io
 import linecache
 import os
-import shutil
 import signal
-import stat
 import sys
 import traceback
 import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import isolation
+from .folders import copy_submission, files_to_copy
 from .convert import InvalidOutput, describe_module, encode
 from .protocol import encode_frame, write_all
 
@@ -238,58 +236,6 @@ def exception_error(error: BaseException, labels: set[str] | None = None, workdi
     if isinstance(error, SystemExit):
         return failure("exit", f"called sys.exit({error.code!r})", name, detail)
     return failure("exception", f"{name}: {str(error)[:500]}", name, detail)
-
-
-#: Folders the copy leaves out, as loading does (`grader.submissions.ignored`); so is every
-#: name that starts with a dot.
-SKIPPED_FOLDERS = frozenset({"__pycache__", ".ipynb_checkpoints"})
-#: The most a copy holds, by apparent size: loading refuses a folder whose files it reads
-#: pass 4 x 5 MB; what it skips (a cache, data files) must not make the copy any larger.
-COPY_LIMIT_BYTES = 20_000_000
-
-
-def files_to_copy(source: str) -> list[tuple[str, str, int]]:
-    """(path, path in the copy, size) of each file the child's copy of `source` holds.
-
-    Only regular files: a symlink may point at another student's folder or /etc/shadow (this
-    runs before isolation), and a FIFO or device would be read forever. Nothing hidden or
-    cached, and at most `COPY_LIMIT_BYTES` in all by apparent size: a 2 GB sparse file takes
-    12 KB of disk and would take 2 GB of the tmpfs it is copied to, every run."""
-    root = Path(source)
-    if root.is_symlink():
-        return []
-    if not root.is_dir():
-        status = os.lstat(root) if root.exists() else None
-        if status is None or not stat.S_ISREG(status.st_mode) or status.st_size > COPY_LIMIT_BYTES:
-            return []
-        return [(str(root), root.name, status.st_size)]
-    found: list[tuple[str, str, int]] = []
-    total = 0
-    pending = [(str(root), "")]  # a stack, not recursion: a student's folder may be deep
-    while pending:
-        folder, relative = pending.pop()
-        with os.scandir(folder) as entries:
-            ordered = sorted(entries, key=lambda entry: entry.name)
-        for entry in ordered:
-            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or entry.is_symlink():
-                continue
-            inside = os.path.join(relative, entry.name)
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, inside))
-            elif entry.is_file(follow_symlinks=False):
-                size = entry.stat(follow_symlinks=False).st_size
-                if total + size <= COPY_LIMIT_BYTES:
-                    found.append((entry.path, inside, size))
-                    total += size
-    return found
-
-
-def copy_submission(files: list[tuple[str, str, int]], workdir: str) -> None:
-    """The private copy the child works in: `files_to_copy`'s files, and nothing else."""
-    for path, inside, _ in files:
-        target = os.path.join(workdir, inside)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(path, target, follow_symlinks=False)
 
 
 def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workdir: str, zygote: Any) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
 from . import child, isolation, memory
+from .folders import BASE_PREFIX, empty_folder, remove_folder, remove_stale_bases
 from .protocol import TRUSTED_MAX_BLOBS, FrameReader, encode_frame, load_array, read_frame_blocking, write_all
 
 HIGH_FD = 10  # keep prepared fds clear of 0-3, which each child rewires
@@ -54,74 +55,7 @@ def move_high(fd: int) -> int:
     return moved
 
 
-BASE_PREFIX = "grader-sandbox-"
 INITIAL_BASE_BYTES = 64 << 20  # each child resizes the private base for its own submission
-
-
-def remove_stale_bases() -> None:
-    """Delete the temp folders of zygotes that no longer exist.
-
-    A zygote deletes its folder on the way out, even on its death signal; only a SIGKILL of
-    the whole process group at once (`kill -9 -PGID`) leaves one behind, for this to find."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{BASE_PREFIX}*-*"):
-        owner = folder.name.removeprefix(BASE_PREFIX).split("-", 1)[0]
-        if not owner.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
-            continue
-        try:
-            os.kill(int(owner), 0)
-        except ProcessLookupError:
-            remove_folder(str(folder))
-        except PermissionError:
-            pass  # alive, another user's
-
-
-def empty_folder(folder: str) -> None:
-    """Delete everything inside `folder`, whatever a child built there.
-
-    Not `shutil.rmtree`: it recurses (a tree 2,000 folders deep is a RecursionError in the
-    zygote, which would stop the whole run) and its paths grow with the depth past PATH_MAX.
-    Here every operation is on `folder/NAME/NAME`: a folder's subfolders are lifted up into
-    `folder` (a rename is O(1)) until each folder is empty and can go. Folders a child made
-    unreadable (chmod 0) are opened up first; symlinks are removed, never followed."""
-    lifted = 0
-    while True:
-        with os.scandir(folder) as entries:
-            names = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
-        if not names:
-            return
-        progress = False
-        for name, is_folder in names:
-            path = os.path.join(folder, name)
-            try:
-                if not is_folder:
-                    os.unlink(path)
-                    progress = True
-                    continue
-                os.chmod(path, 0o700)
-                with os.scandir(path) as entries:
-                    inner = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
-                for inner_name, inner_is_folder in inner:
-                    if inner_is_folder:
-                        while os.path.lexists(target := os.path.join(folder, f".lifted-{lifted}")):
-                            lifted += 1
-                        os.rename(os.path.join(path, inner_name), target)
-                    else:
-                        os.unlink(os.path.join(path, inner_name))
-                os.rmdir(path)
-                progress = True
-            except OSError:
-                continue  # (changed under us: the next pass sees it again)
-        if not progress:
-            return  # nothing this process may delete: leave it rather than spin
-
-
-def remove_folder(folder: str) -> None:
-    """Delete `folder` and all in it (see `empty_folder`); what cannot be deleted stays."""
-    try:
-        empty_folder(folder)
-        os.rmdir(folder)
-    except OSError:
-        pass
 
 
 def preload(torch: bool) -> None:
