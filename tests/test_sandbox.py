@@ -476,6 +476,23 @@ def test_only_regular_visible_files_of_bounded_size_are_copied_for_a_child(sandb
     assert [result.value for result in report.outcomes["p1"].results] == [1000, 1000]
 
 
+def test_one_result_budget_covers_every_child_a_submission_takes(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import grader.sandbox
+
+    monkeypatch.setattr(grader.sandbox, "RESULT_BYTES", 12 << 20)  # 8 MB answers: the first fits
+    cases = tuple({"z": np.ones(3)} for _ in range(4))
+    plans = (CallPlan("p3a", ("softmax",), ("z",), cases), CallPlan("p3b", ("softmax_jacobian",), ("z",), cases))
+    report = run(sandbox, student_folder(tmp_path, "huge_answers_on_every_problem.py"), plans)
+    first, second = report.outcomes["p3a"], report.outcomes["p3b"]
+    assert first.error is not None and first.error.kind == "invalid-output"
+    assert sum(result.value is not None for result in first.results) == 1
+    # The fresh child of p3b gets what is left (a minimum for its own frames), not 12 MiB anew.
+    assert second.error is not None and second.error.kind == "invalid-output"
+    assert all(result.value is None for result in second.results)
+    assert_honest_still_graded(sandbox)
+
+
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:
     from grader.sandbox.folders import empty_folder
 

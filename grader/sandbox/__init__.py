@@ -25,7 +25,7 @@ from grader.errors import SandboxError
 from grader.models import CallPlan, ExecutionError, ExecutionReport, Limits, ProblemOutcome, Submission
 
 from .protocol import TRUSTED_MAX_BLOBS, Frame, FrameReader, array_bytes, encode_frame
-from .runs import ChildRun
+from .runs import RESULT_BYTES, ChildRun
 from .template import ForkedZygote
 from .template import connect as template_connect
 
@@ -161,8 +161,10 @@ class Sandbox:
         start: int | None = 0
         layers: tuple[str, ...] = ()
         load_error: ExecutionError | None = None
+        budget = RESULT_BYTES  # for the whole submission, however many children it takes
         while start is not None:
-            run = self._run(submission, plans, start)
+            run = self._run(submission, plans, start, budget)
+            budget = max(budget - run.result_bytes, 1 << 20)  # a next child still says what it does
             layers = layers or run.layers
             notes = notes or run.notes
             outcomes.update(run.outcomes)
@@ -181,7 +183,8 @@ class Sandbox:
                                stderr=stderr.decode("utf-8", "replace"), isolation=layers or self.isolation,
                                load_error=load_error)
 
-    def _run(self, submission: Submission, plans: Sequence[CallPlan], start: int):  # -> runs.RunResult
+    def _run(self, submission: Submission, plans: Sequence[CallPlan], start: int,
+             result_bytes: int = RESULT_BYTES):  # -> runs.RunResult
         encoded, blobs = encode_plans(plans)
         entry = submission.entry or submission.path
         module_name = "__main__" if submission.kind == "notebook" else (
@@ -199,7 +202,7 @@ class Sandbox:
             if self._process is None or self._process.poll() is not None:
                 raise SandboxError(f"the sandbox zygote has exited: {self._zygote_stderr()}",
                                    hint="create a new Sandbox; report the stderr above if it repeats")
-            return ChildRun(self._control, self._reader, plans, self.limits, start).run(frame)
+            return ChildRun(self._control, self._reader, plans, self.limits, start, result_bytes).run(frame)
 
     def close(self) -> None:
         """Stop the zygote (it kills and reaps anything left) and release its resources."""

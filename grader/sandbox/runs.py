@@ -23,6 +23,9 @@ from .protocol import Frame, FrameReader, ProtocolViolation, encode_frame, write
 
 START_TIMEOUT = 60.0
 EXIT_GRACE = 5.0
+#: Result bytes one submission may send in all, over every child it takes: an honest one sends
+#: a few MB; answers of 6 million numbers re-sent after each crash took a worker to 1.7 GB.
+RESULT_BYTES = 256 << 20
 
 
 @dataclass
@@ -36,6 +39,7 @@ class RunResult:
     stopped_at: int | None = None  # the first problem not finished; None when all are
     stdout: bytes = b""
     stderr: bytes = b""
+    result_bytes: int = 0  # what the child wrote to its result channel
 
 
 @dataclass
@@ -97,12 +101,12 @@ class ChildRun:
     """One child's run, from the `run` request to the zygote's `exited` report."""
 
     def __init__(self, control: socket.socket, reader: FrameReader, plans: Sequence[CallPlan], limits: Limits,
-                 start: int = 0) -> None:
+                 start: int = 0, result_bytes: int = RESULT_BYTES) -> None:
         self.control, self.control_reader, self.limits = control, reader, limits
         self.progress = Progress(plans, next_problem=start)
         self.result = RunResult()
         self.output_cap = limits.output_kib * 1024
-        self.result_reader = FrameReader()
+        self.result_reader = FrameReader(max_total_bytes=result_bytes)
 
     def run(self, job_frame: bytes) -> RunResult:
         write_all(self.control.fileno(), job_frame)
@@ -113,6 +117,7 @@ class ChildRun:
             for fd in fds:
                 os.close(fd)
         self.finish(exited, killed_for_time, violation)
+        self.result.result_bytes = self.result_reader.received
         return self.result
 
     def wait_started(self) -> list[int]:
