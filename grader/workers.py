@@ -108,6 +108,9 @@ def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
         # A grader bug this submission triggered (a student's 10**30 once reached an int64
         # comparison and stopped the whole class's run): this student waits for a fix, the
         # class does not. Instructor mistakes and a sandbox that cannot start are GraderErrors.
+        # The Grader may be mid-run (a child alive, a report unread): the next task gets a new one.
+        if started:
+            _forget_grader(settings)
         return _fault(entry, error)
 
 

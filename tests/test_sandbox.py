@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -182,6 +183,33 @@ def test_forged_result_frame_is_rejected(sandbox: Sandbox) -> None:
     report = run(sandbox, HOSTILE / "forged_result_frame.py")
     assert report.load_error is not None and report.load_error.kind == "invalid-output"
     assert all(outcome.results == () for outcome in report.outcomes.values())
+
+
+def test_a_forged_float_beyond_float64_is_a_violation_and_the_child_is_stopped(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "forged_float_beyond_float64.py", (MLP,))
+    outcome = report.outcomes["p1"]
+    assert outcome.error is not None and outcome.error.kind == "invalid-output"
+    assert "float64" in outcome.error.detail
+    assert_honest_still_graded(sandbox)  # at once: the sleeping child was killed, its report read
+
+
+def test_a_forged_array_side_of_5000_digits_is_a_violation() -> None:
+    from grader.sandbox.protocol import NPY_MAGIC, ProtocolViolation, load_array
+
+    header = ("{'descr': '<f8', 'fortran_order': False, 'shape': (" + "9" * 5000 + ",), }").encode() + b"\n"
+    with pytest.raises(ProtocolViolation):
+        load_array(NPY_MAGIC + struct.pack("<H", len(header)) + header)
+
+
+def test_a_module_over_a_megabyte_is_graded(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Its job outgrew the 1 MiB header cap of the zygote's channel, which stopped the zygote
+    # and left every later student of its worker ungraded.
+    folder = tmp_path / "source_over_a_megabyte"
+    folder.mkdir()
+    source = (LOADING / "honest_solution.py").read_text() + "\n# " + "x" * 1_100_000 + "\n"
+    (folder / "solution.py").write_text(source)
+    report = run(sandbox, folder, (MLP,))
+    assert tuple(result.value for result in report.outcomes["p1"].results) == EXPECTED_MLP
 
 
 def test_grader_files_memory_and_other_students_are_unreadable(sandbox: Sandbox, tmp_path: Path) -> None:

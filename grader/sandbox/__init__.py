@@ -24,7 +24,7 @@ import numpy as np
 from grader.errors import SandboxError
 from grader.models import CallPlan, ExecutionError, ExecutionReport, Limits, ProblemOutcome, Submission
 
-from .protocol import TRUSTED_MAX_BLOBS, Frame, FrameReader, array_bytes, encode_frame
+from .protocol import Frame, array_bytes, encode_frame, trusted_reader
 from .runs import RESULT_BYTES, ChildRun
 from .template import ForkedZygote
 from .template import connect as template_connect
@@ -82,7 +82,7 @@ class Sandbox:
         exec'd for this Sandbox alone."""
         self.limits = limits
         self._lock = threading.Lock()
-        self._reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
+        self._reader = trusted_reader()
         self._stderr = tempfile.TemporaryFile()
         config = {"preload_torch": preload_torch, "hidden": [str(Path(path).resolve()) for path in hidden_paths],
                   "allow_processes": limits.max_processes > 0}
@@ -96,7 +96,7 @@ class Sandbox:
                 self._process = ForkedZygote(hello.header["pid"])
             else:  # the template refused us (it could not read who we are) or died: exec one
                 forked.close()
-                self._reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
+                self._reader = trusted_reader()
         if self._process is None:
             self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self._process = subprocess.Popen(

@@ -54,7 +54,10 @@ def value(record: Any, blobs: list[bytes], call: str) -> Value:
         number = record.get("value")
         if not isinstance(number, (int, float)) or isinstance(number, bool):
             raise ProtocolViolation("expected a number")
-        return float(number)
+        try:
+            return float(number)
+        except OverflowError:  # a forged 10**400: no float64 the child could have computed
+            raise ProtocolViolation("a float beyond float64's range") from None
     if kind == "array" and call == "function":
         if record.get("blob") != 0 or len(blobs) != 1:
             raise ProtocolViolation("array value without exactly one blob")

@@ -22,6 +22,10 @@ import numpy as np
 PREFIX = struct.Struct(">II")
 BLOB_LENGTH = struct.Struct(">Q")
 MAX_HEADER_BYTES = 1 << 20
+#: A job's header carries the student's code (5 MB a file, 20 MB a folder, up to 6 bytes a
+#: character once JSON-escaped): 1 MiB stopped the zygote on a 1.1 MB module, and with it
+#: every later student of its worker.
+TRUSTED_MAX_HEADER_BYTES = 256 << 20
 #: Blobs in one frame from a child (one case's answer); requests from the grader carry every
 #: case's arguments and use `TRUSTED_MAX_BLOBS`.
 MAX_BLOBS = 64
@@ -65,9 +69,10 @@ def write_all(fd: int, data: bytes) -> None:
 
 #: The one `.npy` layout numpy itself writes for a C-ordered little-endian float64 array.
 #: Reading it takes microseconds where `np.load` takes ~80 (it evaluates the header with
-#: `ast.literal_eval`); a grader reads tens of thousands of answers a minute.
+#: `ast.literal_eval`); a grader reads tens of thousands of answers a minute. Sides have at
+#: most 18 digits: `int()` of a forged 5,000-digit side raised past every check.
 NPY_MAGIC = b"\x93NUMPY\x01\x00"
-NPY_HEADER = re.compile(rb"\{'descr': '<f8', 'fortran_order': False, 'shape': \(((?:\d+, )*\d+,?|)\), \} *\n")
+NPY_HEADER = re.compile(rb"\{'descr': '<f8', 'fortran_order': False, 'shape': \(((?:\d{1,18}, )*\d{1,18},?|)\), \} *\n")
 
 
 def array_bytes(array: np.ndarray) -> bytes:
@@ -123,10 +128,12 @@ def load_array(blob: bytes, *, float64_only: bool = True) -> np.ndarray:
 class FrameReader:
     """Incremental parser: feed it bytes as they arrive, take out complete frames."""
 
-    def __init__(self, max_total_bytes: int = 256 << 20, max_blobs: int = MAX_BLOBS) -> None:
+    def __init__(self, max_total_bytes: int = 256 << 20, max_blobs: int = MAX_BLOBS,
+                 max_header_bytes: int = MAX_HEADER_BYTES) -> None:
         self.buffer = bytearray()
         self.max_total_bytes = max_total_bytes
         self.max_blobs = max_blobs
+        self.max_header_bytes = max_header_bytes
         self.received = 0
         self.pending: list[Frame] = []
 
@@ -145,7 +152,7 @@ class FrameReader:
         if len(self.buffer) < PREFIX.size:
             return None
         header_length, blob_count = PREFIX.unpack_from(self.buffer)
-        if header_length > MAX_HEADER_BYTES or blob_count > self.max_blobs:
+        if header_length > self.max_header_bytes or blob_count > self.max_blobs:
             raise ProtocolViolation("frame header or blob count over the cap")
         position = PREFIX.size + header_length
         if len(self.buffer) < position:
@@ -171,6 +178,11 @@ class FrameReader:
         blobs = [bytes(self.buffer[start:start + length]) for start, length in lengths]
         del self.buffer[:position]
         return Frame(header=header, blobs=blobs)
+
+
+def trusted_reader() -> FrameReader:
+    """A reader for the channel between grader and zygote, which no child can write to."""
+    return FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS, max_header_bytes=TRUSTED_MAX_HEADER_BYTES)
 
 
 def read_frame_blocking(fd: int, reader: FrameReader) -> Frame | None:

@@ -109,13 +109,17 @@ class ChildRun:
         self.result_reader = FrameReader(max_total_bytes=result_bytes)
 
     def run(self, job_frame: bytes) -> RunResult:
-        write_all(self.control.fileno(), job_frame)
-        fds = self.wait_started()
         try:
-            exited, killed_for_time, violation = self.pump(*fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
+            write_all(self.control.fileno(), job_frame)
+            fds = self.wait_started()
+            try:
+                exited, killed_for_time, violation = self.pump(*fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+        except OSError as error:  # BrokenPipeError: the zygote is gone; the worker builds another
+            raise SandboxError(f"the sandbox zygote's channel broke: {error}",
+                               hint="rerun; report it with the submission if it repeats") from None
         self.finish(exited, killed_for_time, violation)
         self.result.result_bytes = self.result_reader.received
         return self.result
@@ -173,8 +177,12 @@ class ChildRun:
                     try:
                         for frame in self.result_reader.feed(data):
                             boundary |= self.handle(frame)
-                    except ProtocolViolation as error:
-                        violation = str(error)
+                    except Exception as error:  # bytes a child wrote: whatever fails is its doing,
+                        # and the run must still kill the child and read the zygote's report
+                        # (a forged float 10**400 once escaped as OverflowError, leaving the child
+                        # running and the next student waiting a minute for a zygote that was busy)
+                        violation = str(error) if isinstance(error, ProtocolViolation) else \
+                            f"unreadable frame ({type(error).__name__}: {str(error)[:200]})"
                         selector.unregister(fd)
                     if violation and not kill_sent:
                         self.kill()

@@ -24,7 +24,7 @@ import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
 from . import child, isolation, memory
 from .folders import BASE_PREFIX, empty_folder, remove_folder, remove_stale_bases
-from .protocol import TRUSTED_MAX_BLOBS, FrameReader, encode_frame, load_array, read_frame_blocking, write_all
+from .protocol import FrameReader, encode_frame, load_array, read_frame_blocking, trusted_reader, write_all
 
 HIGH_FD = 10  # keep prepared fds clear of 0-3, which each child rewires
 
@@ -217,7 +217,7 @@ def serve(control: socket.socket, config: dict) -> None:
         os._exit(1)
 
     signal.signal(signal.SIGTERM, stop)
-    reader = FrameReader(max_total_bytes=1 << 62, max_blobs=TRUSTED_MAX_BLOBS)
+    reader = trusted_reader()
     write_all(control.fileno(), encode_frame({"event": "hello", "pid": state.pid, "landlock_abi": state.landlock_abi,
                                               "warnings": state.warnings}))
     try:
