@@ -19,6 +19,7 @@ NOTES = {
     "boolean": "returned {value!r}, a bool; counts are integers",
     "fraction": "returned {value!r}, not a whole number; counts are integers",
     "not_a_number": "returned a {type_name}; a count is one integer",
+    "huge": "returned an integer of {digits:,} digits; no count of parameters is that large",
     "none": "returned None",
     "shape": "returned shape {got}; expected shape {expected}",
     "not_an_array": "returned a {type_name}; expected an array",
@@ -26,6 +27,9 @@ NOTES = {
     "output_shape": "the module's output has shape {got}; expected {expected}",
     "not_a_module_report": "no parameter count and output shape came back for the module",
 }
+
+#: The counts a key can hold (int64): a returned count outside them is no count.
+INT64 = range(-(1 << 63), 1 << 63)
 
 #: The error attached to a case whose function returned nothing, so it fails with a reason.
 RETURNED_NONE = ExecutionError("invalid-output", "the function returned None")
@@ -40,7 +44,12 @@ def as_count(value: Value) -> tuple[int | None, str]:
         # bool is an int subclass: True would otherwise count as 1 parameter.
         return None, NOTES["boolean"].format(value=bool(value))
     if isinstance(value, (int, np.integer)):
-        return int(value), ""
+        count = int(value)
+        if count not in INT64:
+            # Beyond int64 no variant can match, and past 4,300 digits even str() raises: a
+            # student's 10**4300 stopped the run in diagnosis's "adds N" sentence.
+            return None, NOTES["huge"].format(digits=digit_count(count))
+        return count, ""
     if isinstance(value, (float, np.floating)):
         number = float(value)
         if np.isfinite(number) and number.is_integer():
@@ -49,6 +58,13 @@ def as_count(value: Value) -> tuple[int | None, str]:
     if value is None:
         return None, NOTES["none"]
     return None, NOTES["not_a_number"].format(type_name=describe_type(value))
+
+
+def digit_count(number: int) -> int:
+    """How many decimal digits `number` has, without str() (which refuses past 4,300 digits)."""
+    magnitude = abs(number)
+    digits = max(int((magnitude.bit_length() - 1) * 0.30102999566398120), 0) + 1
+    return digits + 1 if magnitude >= 10**digits else digits
 
 
 def describe_type(value: object) -> str:

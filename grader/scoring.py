@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.checking import digit_count
 from grader.errors import RubricError, UsageError
 from grader.models import (Case, CaseCheck, Diagnosis, ExecutionError, FailingCase, ManualItem,
                            ProblemCheck, ProblemKey, ProblemOutcome, Status, UNSCORED_TAGS, Value, Verdict)
@@ -81,10 +82,13 @@ SHOWN_HEAD = 20
 
 
 def shown(value: object) -> object:
-    """`plain(value)`, with an array over `MAX_SHOWN_ELEMENTS` numbers summed up in words."""
+    """`plain(value)`, with an array over `MAX_SHOWN_ELEMENTS` numbers, or an integer over 100
+    digits (json cannot write one of 4,300), summed up in words."""
     if isinstance(value, np.ndarray) and value.size > MAX_SHOWN_ELEMENTS:
         head = ", ".join(str(plain(float(number))) for number in value.ravel()[:SHOWN_HEAD])
         return f"array of shape {tuple(value.shape)}, {value.size:,} numbers: [{head}, ...]"
+    if type(value) is int and abs(value) >= 10**100:
+        return f"an integer of {digit_count(value):,} digits"
     return plain(value)
 
 

@@ -127,6 +127,17 @@ def test_a_huge_array_answer_is_kept_as_its_shape_and_first_numbers() -> None:
     assert isinstance(small.failing[0].got, list)  # an ordinary wrong answer stays whole
 
 
+def test_a_count_of_4300_digits_is_a_wrong_answer_in_words() -> None:
+    # str() of an int past 4,300 digits raises: a student's 10**4300 - 1 of alternating sign
+    # stopped the run in diagnosis ("adds 2 * 10**4300") and could not be written to JSON.
+    huge = 10**4300 - 1
+    verdict = grade(rubric_for(ToyMlp()), lambda N, L, h, n: huge if (N + L + h + n) % 2 else -huge)
+    assert verdict.status == "incorrect" and verdict.score < verdict.max_score
+    assert verdict.failing[0].got == "an integer of 4,300 digits"
+    assert checking.as_count(huge) == (None, "returned an integer of 4,300 digits; no count of parameters is that large")
+    json.dumps([case.got for case in verdict.failing])
+
+
 def test_replay_command_format() -> None:
     command = scoring.replay_command("submissions/alice.py", "p2", {"N": 4, "L": 1, "z": np.array([1.0, 2.0])})
     assert command == """grader replay submissions/alice.py p2 --args '{"N": 4, "L": 1, "z": [1.0, 2.0]}'"""
