@@ -162,8 +162,11 @@ def _signature(case_check: CaseCheck) -> str:
         # agree that far even when their operations run in another order (1e-17 vs 0, -0 vs 0).
         finite = np.abs(array[np.isfinite(array)])
         scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        rounded = np.round(array / scale, 6) + 0.0
-        return f"{array.shape}:{scale:.6g}:" + ",".join(f"{x:.6g}" for x in rounded.ravel())
+        rounded = np.round(array / scale, 6) + 0.0  # + 0.0: -0 is 0
+        rounded = np.where(np.isnan(rounded), np.nan, rounded)  # one NaN, whatever its sign and bits
+        # Hashed as bytes, not written out number by number: 25 million numbers (under the
+        # protocol's caps) took 15 s of the grader's CPU in that Python loop.
+        return f"{array.shape}:{scale:.6g}:" + hashlib.sha256(rounded.tobytes()).hexdigest()
     return repr(value)
 
 
