@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: The exit status of a grader bug (sysexits' EX_SOFTWARE), whole-run or per submission.
 INTERNAL_ERROR = 70
 
+#: C0 controls but tab and newline, DEL and the C1 controls: what a terminal acts on. A
+#: student's printed output, exception message or file name could clear the screen, rewrite a
+#: "failed" line as "passed", or set the reader's clipboard (OSC 52) to a command.
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every control character written out (ESC as \\x1b), so it only shows."""
+    return CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
 
 def friendly_errors(function: F) -> F:
     """Instructor mistakes print their message; grader bugs print a short note, never a traceback."""
@@ -28,7 +39,7 @@ def friendly_errors(function: F) -> F:
         try:
             return function(*args, **kwargs)
         except GraderError as error:
-            click.secho(f"error: {error}", fg="red", err=True)
+            click.secho(terminal_safe(f"error: {error}"), fg="red", err=True)  # it may quote a file name
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted: finished submissions are kept; run the same command to continue.", err=True)

@@ -13,11 +13,18 @@ from pathlib import Path
 
 import click
 
+from grader.cli_support import terminal_safe
 from grader.models import SubmissionResult
 from grader.reports import exports
 from grader.runs import CheckOutcome, Progress, RunOutcome
 
 STATUSES = ("correct", "partial", "incorrect", "missing", "error")
+
+def not_a_workflow_command(text: str) -> str:
+    """Each line behind "| ": in GitHub's log a line starting with "::" (or "##[") is a command,
+    and an exception message can hold "\n::notice title=p1::All cases passed" or
+    "::stop-commands::"."""
+    return "\n".join(f"| {line}" for line in text.splitlines())
 
 
 @contextlib.contextmanager
@@ -35,7 +42,8 @@ def progress_reporter() -> Iterator[Progress]:
                 if done:
                     click.echo(f"[{done}/{total}] {done} unchanged since the last run: kept", err=True)
                 return
-            click.echo(f"[{done}/{total}] {result.student_id}: {result.total:g}/{result.max_score:g}", err=True)
+            click.echo(terminal_safe(f"[{done}/{total}] {result.student_id}: {result.total:g}/{result.max_score:g}"),
+                       err=True)
         yield update
 
 
@@ -69,10 +77,11 @@ def print_summary(outcome: RunOutcome, out: Path) -> None:
     if outcome.faults:
         names = ", ".join(fault.entry.name for fault in outcome.faults[:5])
         more = f" and {len(outcome.faults) - 5} more" if len(outcome.faults) > 5 else ""
-        click.secho(f"error: the grader failed on {len(outcome.faults)} submission(s), which are not graded: "
-                    f"{names}{more}.\n  This is a bug in the grader, not in the students' work; the other "
-                    f"submissions are graded. The first: {outcome.faults[0].error}\n  Details: "
-                    f"{outcome.faults_log}. `grader run` again retries them.", fg="red", err=True)
+        click.secho(terminal_safe(
+            f"error: the grader failed on {len(outcome.faults)} submission(s), which are not graded: "
+            f"{names}{more}.\n  This is a bug in the grader, not in the students' work; the other "
+            f"submissions are graded. The first: {outcome.faults[0].error}\n  Details: "
+            f"{outcome.faults_log}. `grader run` again retries them."), fg="red", err=True)
 
 
 def format_check(outcome: CheckOutcome, output_format: str) -> str:
@@ -90,10 +99,11 @@ def format_check(outcome: CheckOutcome, output_format: str) -> str:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(exports.job_summary_markdown(result, titles))
         source = os.path.relpath(outcome.graded_file)
-        return exports.github_annotations(result, source, titles) + "\n" + exports.check_text(result, titles)
-    return exports.check_text(result, titles)
+        text = not_a_workflow_command(terminal_safe(exports.check_text(result, titles)))
+        return exports.github_annotations(result, source, titles) + "\n" + text + "\n"
+    return terminal_safe(exports.check_text(result, titles))
 
 
 def print_replay(lines: list[str]) -> None:
     for line in lines:
-        click.echo(line)
+        click.echo(terminal_safe(line))

@@ -183,3 +183,25 @@ def test_a_grader_bug_on_one_submission_exits_70_after_grading_the_rest(
     assert "the grader failed on 1 submission(s), which are not graded: mallory.py" in output
     assert "OverflowError" in output and "Traceback" not in output
     assert "alice" in (tmp_path / "out" / "grades.csv").read_text()
+
+
+HOSTILE_OUTPUT = ROOT / "tests" / "fixtures" / "hostile" / "terminal_escapes_and_workflow_commands.py"
+
+
+def test_replay_shows_a_students_escape_sequences_instead_of_sending_them() -> None:
+    code, output = invoke("replay", str(HOSTILE_OUTPUT), "p1", "--args", '{"N": 2, "L": 1, "h": 3, "n": 4}')
+    assert "\x1b" not in output and "\x07" not in output  # nothing a terminal would act on
+    assert "\\x1b]52;c;" in output and "\\x1b[2J" in output  # shown, as text
+
+
+def test_check_for_github_leaves_no_line_a_workflow_command_but_its_annotations(tmp_path: Path) -> None:
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    shutil.copy(HOSTILE_OUTPUT, repository / "homework.py")
+    invoke("bundle", "-o", str(repository / "public.json"))
+    code, output = invoke("check", str(repository), "--format", "github")
+    assert code == 1
+    commands = [line for line in output.splitlines() if line.lstrip().startswith(("::", "##["))]
+    assert commands and all(line.startswith("::error ") for line in commands)
+    assert "\x1b" not in output
+
