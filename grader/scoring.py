@@ -213,4 +213,16 @@ def score_manual(manual_rubric: ManualRubric, texts: Sequence[str], awarded: flo
                          hint="award a number of points within the item's range")
     return ManualItem(item_id=manual_rubric.item_id, title=manual_rubric.title,
                       max_score=manual_rubric.points, score=awarded, comment=comment,
-                      student_text=find_section(manual_rubric.heading, texts))
+                      student_text=capped_text(find_section(manual_rubric.heading, texts)))
+
+
+#: Characters of a student's written answer a report keeps: a proof is a page or two, and four
+#: 5 MB markdown files under one heading made a 30 MB results.json and a 20 MB page.
+MAX_STUDENT_TEXT = 20_000
+
+
+def capped_text(text: str) -> str:
+    """`text` up to `MAX_STUDENT_TEXT` characters, saying how many more there were."""
+    if len(text) <= MAX_STUDENT_TEXT:
+        return text
+    return text[:MAX_STUDENT_TEXT] + f"\n\n[... {len(text) - MAX_STUDENT_TEXT:,} more characters not shown]"

@@ -227,7 +227,34 @@ def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] 
         return unreadable(entry, f"{entry.name} is nested too deeply or too large to read (a JSON "
                           "array in 100,000 brackets, an expression of 200,000 terms)", digest.hexdigest())
     return Submission(student_id=student_id(entry), path=entry, entry=graded, kind=kind,  # type: ignore[arg-type]
-                      units=tuple(units), texts=tuple(texts), notes=tuple(notes), digest=digest.hexdigest())
+                      units=tuple(units), texts=capped_texts(texts), notes=capped_notes(notes),
+                      digest=digest.hexdigest())
+
+
+#: Written text kept per submission (markdown cells, .md and .txt files), and notes about it.
+#: Written answers are pages; a student's 20 MB of markdown took seconds and a gigabyte to
+#: split into lines in the grader, and a notebook of a million magic lines made a million notes.
+MAX_TEXT_CHARACTERS = 1_000_000
+MAX_NOTES = 50
+
+
+def capped_texts(texts: list[str]) -> tuple[str, ...]:
+    """The texts in order, cut where they pass `MAX_TEXT_CHARACTERS` in all."""
+    kept: list[str] = []
+    room = MAX_TEXT_CHARACTERS
+    for text in texts:
+        if room <= 0:
+            break
+        kept.append(text[:room])
+        room -= len(text)
+    return tuple(kept)
+
+
+def capped_notes(notes: list[str]) -> tuple[str, ...]:
+    """The first `MAX_NOTES` notes, then how many more there were."""
+    if len(notes) <= MAX_NOTES:
+        return tuple(notes)
+    return tuple(notes[:MAX_NOTES]) + (f"... and {len(notes) - MAX_NOTES:,} more notes like these",)
 
 
 def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface: Collection[str]):

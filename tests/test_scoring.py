@@ -138,6 +138,12 @@ def test_a_count_of_4300_digits_is_a_wrong_answer_in_words() -> None:
     json.dumps([case.got for case in verdict.failing])
 
 
+def test_a_written_answer_is_kept_up_to_20000_characters() -> None:
+    item = scoring.score_manual(ManualRubric("p3a-proof", "Proof", 5.0, r"3\(a\)"),
+                                ["## 3(a)\n" + "x" * 50_000], None, "")
+    assert len(item.student_text) < 20_100 and item.student_text.endswith("30,008 more characters not shown]")
+
+
 def test_replay_command_format() -> None:
     command = scoring.replay_command("submissions/alice.py", "p2", {"N": 4, "L": 1, "z": np.array([1.0, 2.0])})
     assert command == """grader replay submissions/alice.py p2 --args '{"N": 4, "L": 1, "z": [1.0, 2.0]}'"""

@@ -189,3 +189,21 @@ def test_an_entry_whose_name_is_not_utf8_is_named_in_a_clear_error(tmp_path: Pat
     with pytest.raises(SubmissionsError, match=r"mal\\xffory.py: the name is not UTF-8"):
         discover(tmp_path)
 
+
+def test_written_text_and_notes_are_capped(tmp_path: Path) -> None:
+    # 20 MB of markdown took seconds and a gigabyte to split into lines in the grader, and a
+    # million magic lines made a million notes.
+    folder = tmp_path / "mallory"
+    folder.mkdir()
+    (folder / "solution.py").write_text("def mlp_params(N, L, h, n):\n    return 0\n")
+    for number in range(4):
+        (folder / f"proof{number}.md").write_text("# 3a proof\n" + "\n" * 4_900_000)
+    notebook = tmp_path / "magic_on_every_line.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                                               "execution_count": None, "source": "%time x = 1\n" * 10_000}],
+                                    "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    texts = load(folder).texts
+    assert sum(len(text) for text in texts) == 1_000_000
+    notes = load(notebook).notes
+    assert len(notes) == 51 and notes[-1].startswith("... and ")
+
