@@ -41,6 +41,9 @@ def friendly_errors(function: F) -> F:
         except GraderError as error:
             click.secho(terminal_safe(f"error: {error}"), fg="red", err=True)  # it may quote a file name
             sys.exit(error.exit_code)
+        except BrokenPipeError:  # `grader ... | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except KeyboardInterrupt:
             click.echo("interrupted: finished submissions are kept; run the same command to continue.", err=True)
             sys.exit(130)

@@ -69,5 +69,9 @@ class SandboxError(GraderError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' did you mean "x"?' suffix for a misspelt key or value, or '' when nothing is close."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    if word.lower() in {choice.lower() for choice in choices}:  # "P3B" is "p3b", not "p3c"
+        matches = [next(choice for choice in choices if choice.lower() == word.lower())]
+    else:
+        matches = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f'did you mean "{matches[0]}"?' if matches else ""

@@ -12,7 +12,10 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Mapping
+
+import numpy as np
 
 from grader.errors import RubricError, did_you_mean
 from grader.models import Limits
@@ -200,14 +203,54 @@ def _manual(table: RubricTable, item_id: str) -> ManualRubric:
     return item
 
 
+#: The largest value of each limit: `inf` or 1e12 seconds passed the old checks and failed
+#: inside every child (an rlimit takes no infinity), each student told they called sys.exit.
+LIMIT_MAXIMUMS = {"timeout_seconds": 3600, "load_timeout_seconds": 3600, "memory_mib": 1 << 20,
+                  "output_kib": 1 << 20, "max_processes": 4096, "max_open_files": 65536,
+                  "max_file_mib": 1 << 20, "max_disk_mib": 1 << 20}
+
+
 def _limits(table: RubricTable) -> Limits:
     values = {}
     for limit in fields(Limits):
         whole = isinstance(limit.default, int)
         lowest = 0 if limit.name == "max_processes" else (1 if whole else 0.001)
-        values[limit.name] = table.number(limit.name, limit.default, lowest, whole=whole)
+        values[limit.name] = table.number(limit.name, limit.default, lowest, LIMIT_MAXIMUMS[limit.name], whole=whole)
     table.finish()
     return Limits(**values)
+
+
+def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequence[ManualRubric],
+                  conventions: Conventions) -> None:
+    """What no single table shows: cases to check, names each problem owns, drawable domains."""
+    from reference import PROBLEMS
+    from reference.problem import InvalidConfiguration
+
+    owner: dict[str, str] = {}
+    for problem in problems:
+        key = f"problems.{problem.problem_id}"
+        cases = problem.cases
+        if cases.hidden + cases.stress == 0 or cases.public + cases.stress == 0:
+            # No case at all: every student would pass, even one whose function crashes.
+            raise RubricError(path, f"{key}.cases", "no case would be checked by `grader run` (hidden = 0) or "
+                              "`grader check` (public = 0) with stress = false", hint="set hidden and public above 0")
+        for name in (problem.function, *problem.aliases):
+            if name in owner and owner[name] != problem.problem_id:
+                raise RubricError(path, f"{key}.function", f"{name!r} is also a name of {owner[name]}: one "
+                                  "function would be graded as both", hint="give each problem names of its own")
+            owner[name] = problem.problem_id
+        if cases.hidden:
+            reference = PROBLEMS[problem.problem_id]
+            try:
+                reference.draw(np.random.default_rng(0), {**reference.default_domain, **problem.domain}, conventions)
+            except InvalidConfiguration as error:
+                raise RubricError(path, f"{key}.domain", f"no case can be drawn: {error}") from None
+    ids = {problem.problem_id for problem in problems} | set(PROBLEMS)
+    for item in manual:
+        if item.item_id in ids or not re.fullmatch(r"[A-Za-z0-9_-]+", item.item_id):
+            raise RubricError(path, f"manual.{item.item_id}", "a manual item's id must be letters, digits, - and _, "
+                              "and not a problem's id (both name a column of grades.csv)",
+                              hint=f"for instance [manual.{re.sub(r'[^A-Za-z0-9_-]+', '-', item.item_id)}-proof]")
 
 
 def load_rubric(path: Path | str) -> Rubric:
@@ -254,8 +297,10 @@ def load_rubric(path: Path | str) -> Rubric:
         device=top.choice("device", "auto", ("auto", "cpu", "cuda")), digest=hashlib.sha256(content).hexdigest(),
         raw=raw)
     top.finish()
-    if not rubric.problems and not rubric.manual:
-        raise RubricError(path, "problems", "every problem is disabled; nothing would be graded")
+    if not rubric.problems:
+        raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",
+                          hint="enable at least one problem (enabled = true)")
+    _check_across(path, rubric.problems, rubric.manual, conventions)
     return rubric
 
 

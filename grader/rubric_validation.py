@@ -39,6 +39,11 @@ class RubricTable:
         self.used.add(name)
         if name not in self.data:
             if default is MISSING:
+                # `pionts = 10` is the problem, not a missing `points`: name the typo first.
+                unread = [key for key in self.data if key not in self.used]
+                if did_you_mean(name, unread):
+                    typo = next(key for key in unread if did_you_mean(name, [key]))
+                    raise self.fail(typo, f"unknown key (value {self.data[typo]!r})", hint=f'did you mean "{name}"?')
                 raise self.fail(name, "missing", hint=f"add `{name} = ...` to [{self.key_path or 'the top level'}]")
             return default
         value = self.data[name]

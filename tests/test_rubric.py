@@ -63,6 +63,15 @@ def test_validate_summarises_the_rubric() -> None:
      "not a Python function name"),
     (("hidden = 20", "hidden = true"), "problems.p1.cases.hidden", "expected a whole number, got True"),
     (("schema_version = 1", "schema_version = 2"), "schema_version", "not supported"),
+    # Each of these passed, then graded every student wrongly, or stopped the run as a "bug":
+    (("timeout_seconds = 5.0", "timeout_seconds = inf"), "limits.timeout_seconds", "out of range"),
+    (("memory_mib = 2048", "memory_mib = 99999999999999"), "limits.memory_mib", "out of range"),
+    (("hidden = 20\nstress = true", "hidden = 0\nstress = false"), "problems.p1.cases", "no case would be checked"),
+    (('function = "softmax_jacobian"', 'function = "softmax"'), "problems.p3b.function", "also a name of p3a"),
+    (("[manual.p3a-proof]", "[manual.p3a]"), "manual.p3a", "not a problem's id"),
+    (("N = [4, 96]\nL = [1, 4]", "N = [4, 5]\nL = [4, 4]"), "problems.p2.domain", "no case can be drawn"),
+    (("points = 10\nfunction", "pionts = 10\nfunction"), "problems.p1.pionts", 'did you mean "points"'),
+    (("[problems.p3b]\n", "[problems.p3B]\n"), "problems.p3B", 'did you mean "p3b"'),
 ])
 def test_each_kind_of_typo_names_file_key_value_and_fix(tmp_path: Path, change: tuple[str, str],
                                                         key: str, words: str) -> None:
