@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,11 @@ def friendly_errors(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            # A terminal closed (SIGHUP) or a `kill` (SIGTERM) stops a run as Ctrl-C does: the
+            # pool and the sandboxes shut down, finished submissions are kept, nothing leaks.
+            for number in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(number, signal.default_int_handler)
         try:
             return function(*args, **kwargs)
         except GraderError as error:

@@ -54,6 +54,19 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+#: What reading back a damaged stored result raises (a disk error or a hand edit).
+DAMAGED = (TypeError, ValueError, KeyError, AttributeError)
+
+
+def _readable(text: object) -> bool:
+    """Whether a stored result is JSON at all: a damaged one is not current."""
+    try:
+        json.loads(text)  # type: ignore[arg-type]
+    except DAMAGED:
+        return False
+    return True
+
+
 class Gradebook:
     """A gradebook file; results are kept per rubric digest and never mixed across digests."""
 
@@ -141,10 +154,10 @@ class Gradebook:
     def is_current(self, student_id: str, digest: str, rubric_digest: str) -> bool:
         """Whether this exact submission was already graded under this exact rubric."""
         row = self._connection.execute(
-            "SELECT 1 FROM results WHERE student_id = ? AND rubric_digest = ? AND digest = ?",
+            "SELECT result FROM results WHERE student_id = ? AND rubric_digest = ? AND digest = ?",
             (student_id, rubric_digest, digest),
         ).fetchone()
-        return row is not None
+        return row is not None and _readable(row[0])
 
     def save(self, result: SubmissionResult, rubric_digest: str) -> None:
         """Store one graded submission, replacing its earlier result under the same rubric."""
@@ -164,7 +177,16 @@ class Gradebook:
             "SELECT result FROM results WHERE rubric_digest = ? ORDER BY student_id", (rubric_digest,)
         ).fetchall()
         awarded = self._manual_points()
-        return [self._apply_manual(result_from_data(json.loads(row[0])), awarded) for row in rows]
+        found = []
+        for (text,) in rows:
+            try:
+                result = result_from_data(json.loads(text))
+            except DAMAGED:
+                # Left out (and not current, so the next run grades that student again) rather
+                # than stopping every report of the class.
+                continue
+            found.append(self._apply_manual(result, awarded))
+        return found
 
     def _manual_points(self) -> dict[tuple[str, str], tuple[float, str]]:
         rows = self._connection.execute("SELECT student_id, item_id, points, comment FROM manual").fetchall()

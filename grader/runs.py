@@ -8,9 +8,12 @@ callback; this module never prints.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
+import os
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from grader.sandbox import Sandbox
 from grader.submissions import discover, load
 
 GRADEBOOK_NAME = "gradebook.sqlite"
+LOCK_NAME = ".grader-run.lock"
 FAULTS_LOG_NAME = "grader-faults.log"
 
 #: Called after each submission: (done, total, the result just stored, or None when it was
@@ -61,15 +65,22 @@ def hidden_paths(submissions: Path, out: Path, rubric_path: Path) -> tuple[Path,
 def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2,
               scheduler: str | None = None, progress: Progress | None = None) -> RunOutcome:
     """Grade every submission in a folder into `out` and write every report."""
-    from grader.executors import make_executor
-
     rubric = load_rubric(settings.rubric_path)
     device = resolve_device(settings.device)  # refuse --device cuda without CUDA before any work
     entries = discover(submissions)
     if not entries:
         raise UsageError(f"{submissions}: no submissions found (expected NAME.py, NAME.ipynb or NAME/)",
                          hint="point `grader run` at the folder that holds one entry per student")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out, submissions)
+    with hold_output_folder(out):
+        return _grade_class(submissions, entries, out, settings, rubric, device, jobs, scheduler, progress)
+
+
+def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Settings, rubric: Rubric,
+                 device: str, jobs: int, scheduler: str | None, progress: Progress | None) -> RunOutcome:
+    """`run_class` once the output folder is ready and this run's alone."""
+    from grader.executors import make_executor
+
     settings = replace(settings, hidden_paths=hidden_paths(submissions, out, settings.rubric_path))
     seed = rubric.seed if settings.seed is None else settings.seed
     run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"
@@ -133,6 +144,39 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
                       faults=tuple(faults), faults_log=write_faults_log(faults, out))
 
 
+def prepare_output_folder(out: Path, submissions: Path) -> None:
+    """Make OUT, or say why it cannot be: a UsageError, never an internal error."""
+    if out.resolve().is_relative_to(submissions.resolve()):
+        # The next run would grade the reports as a student named "out".
+        raise UsageError(f"--out {out} is inside the submissions folder {submissions}",
+                         hint="write the reports next to the class, e.g. --out out/")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOCK_NAME).touch()
+    except OSError as error:  # a file of that name, a read-only disk, no permission
+        raise UsageError(f"--out {out}: cannot write the output folder ({error.strerror})",
+                         hint="choose a folder you may write to") from None
+
+
+@contextlib.contextmanager
+def hold_output_folder(out: Path) -> Iterator[None]:
+    """An exclusive lock on OUT for the run's life: two runs into one folder each graded the
+    whole class, and one left the other rubric's results behind. The kernel drops the lock of
+    a dead process, so a run killed with -9 never blocks the next."""
+    with open(out / LOCK_NAME, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise UsageError(f"{out}: another `grader run` ({holder}) is writing to this folder",
+                             hint="wait for it to finish, or choose another --out") from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
+
+
 def write_faults_log(faults: Sequence[GradingFault], out: Path) -> Path | None:
     """Each fault's submission and traceback in OUT/grader-faults.log (removed when none)."""
     log = out / FAULTS_LOG_NAME
@@ -188,14 +232,29 @@ def rerender(out: Path, rubric_path: Path) -> RunOutcome:
         raise UsageError(f"{results_file}: unreadable ({error})",
                          hint=f"run `grader run SUBMISSIONS --out {out}` again: the gradebook keeps every "
                               "result, so nothing is regraded") from None
+    if not isinstance(previous, dict) or not isinstance(previous.get("submissions", []), list):
+        raise UsageError(f"{results_file}: not the results of a run",
+                         hint=f"run `grader run SUBMISSIONS --out {out}` again: nothing is regraded")
     rubric = load_rubric(rubric_path)
     seed = int(previous.get("seed", rubric.seed))
     identity = previous.get("run_identity") or f"{rubric.digest}:{seed}::{__version__}"
-    gradebook = Gradebook(out / GRADEBOOK_NAME)
-    try:
-        results = tuple(gradebook.results(identity))
-    finally:
-        gradebook.close()
+    with hold_output_folder(out):
+        gradebook = Gradebook(out / GRADEBOOK_NAME)
+        try:
+            results = tuple(gradebook.results(identity))
+        finally:
+            gradebook.close()
+        if not results and previous.get("submissions"):
+            # An emptied or replaced gradebook: re-rendering would overwrite the only copy of
+            # the results (results.json) with an empty class.
+            raise UsageError(f"{out / GRADEBOOK_NAME} holds none of the {len(previous['submissions'])} results "
+                             "that results.json lists; nothing was rewritten",
+                             hint=f"restore the gradebook, or run `grader run SUBMISSIONS --out {out}` again")
+        return _rerendered(out, rubric, seed, identity, previous, results)
+
+
+def _rerendered(out: Path, rubric: Rubric, seed: int, identity: str, previous: dict,
+                results: tuple[SubmissionResult, ...]) -> RunOutcome:
     summary = RunSummary(rubric=dict(rubric.raw), seed=seed, results=results,
                          isolation=tuple(previous.get("isolation", ())),
                          warnings=tuple(previous.get("warnings", ())),

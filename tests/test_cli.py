@@ -205,3 +205,21 @@ def test_check_for_github_leaves_no_line_a_workflow_command_but_its_annotations(
     assert commands and all(line.startswith("::error ") for line in commands)
     assert "\x1b" not in output
 
+
+def test_a_terminated_run_stops_like_ctrl_c_and_leaves_no_process(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = subprocess.Popen([sys.executable, "-m", "grader", "run", str(SUBMISSIONS), "--out", str(tmp_path / "out"),
+                            "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # started: the pool and its sandboxes are up
+    run.send_signal(signal.SIGTERM)
+    _, errors = run.communicate(timeout=60)
+    assert run.returncode == 130 and "interrupted: finished submissions are kept" in errors, errors
+    assert "Traceback" not in errors and "leaked" not in errors
+    time.sleep(1)
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
+

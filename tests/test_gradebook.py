@@ -41,6 +41,18 @@ def test_saved_results_come_back_sorted_and_current(tmp_path: Path) -> None:
     assert comparable(loaded) == comparable(expected)
 
 
+def test_a_damaged_row_is_left_out_and_graded_again_not_a_stopped_report(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in sample_class():
+            book.save(result, RUBRIC)
+    bob = sample_class()[1]
+    with sqlite3.connect(tmp_path / "book.sqlite") as connection:  # a disk error, a hand edit
+        connection.execute("UPDATE results SET result = '{\"student_id\": \"bob\", ' WHERE student_id = 'bob'")
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        assert "bob" not in [result.student_id for result in book.results(RUBRIC)]
+        assert not book.is_current("bob", bob.digest, RUBRIC)  # so the next run grades bob again
+
+
 def test_results_of_another_rubric_are_ignored_not_mixed(tmp_path: Path) -> None:
     alice, bob = sample_class()[:2]
     with Gradebook(tmp_path / "book.sqlite") as book:

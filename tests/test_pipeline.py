@@ -212,6 +212,49 @@ def test_a_grader_bug_reading_one_entry_leaves_it_ungraded_and_grades_the_class(
     assert (outcome.graded, outcome.reused) == (1, 0)
 
 
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(tmp_path: Path) -> None:
+    from grader.errors import UsageError
+    from grader.runs import hold_output_folder, prepare_output_folder
+
+    out = tmp_path / "out"
+    prepare_output_folder(out, SUBMISSIONS)
+    with hold_output_folder(out):  # as a run in another process holds it
+        with pytest.raises(UsageError, match=r"another `grader run` \(pid \d+\) is writing to this folder"):
+            run_class(SUBMISSIONS, out, fast_settings(), jobs=1)
+    assert not (out / "results.json").exists()
+
+
+def test_an_output_folder_inside_the_class_or_unwritable_is_a_usage_error(tmp_path: Path) -> None:
+    from grader.errors import UsageError
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / "alice.py")
+    with pytest.raises(UsageError, match="inside the submissions folder"):
+        run_class(submissions, submissions / "out", fast_settings(), jobs=1)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(UsageError, match="cannot write the output folder"):
+        run_class(submissions, tmp_path / "a-file", fast_settings(), jobs=1)
+
+
+def test_rerendering_from_an_emptied_gradebook_keeps_the_results_it_would_erase(tmp_path: Path) -> None:
+    from grader.errors import UsageError
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / "alice.py")
+    out = tmp_path / "out"
+    run_class(submissions, out, fast_settings(), jobs=1)
+    results = (out / "results.json").read_text()
+    (out / "gradebook.sqlite").write_bytes(b"")  # emptied: `: > out/gradebook.sqlite`
+    with pytest.raises(UsageError, match="holds none of the 1 results"):
+        rerender(out, default_rubric_path())
+    assert (out / "results.json").read_text() == results  # the only copy, untouched
+    (out / "results.json").write_text("[]")
+    with pytest.raises(UsageError, match="not the results of a run"):
+        rerender(out, default_rubric_path())
+
+
 def test_code_that_never_loads_is_an_error_in_every_problem_not_missing(tmp_path: Path) -> None:
     (tmp_path / "exits_at_import.py").write_text("import sys\nsys.exit(3)\n\ndef mlp_params(N, L, h, n):\n    return 0\n")
     rubric = load_rubric(default_rubric_path())

@@ -521,6 +521,17 @@ def test_one_result_budget_covers_every_child_a_submission_takes(
     assert_honest_still_graded(sandbox)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mount namespace layer needs root")
+def test_nested_hidden_folders_keep_the_mount_layer(tmp_path: Path) -> None:
+    # A rubric in the course folder, the class and the reports inside it: once the course
+    # folder was an empty tmpfs, the class folder was no mount point and the layer was lost.
+    course = tmp_path / "course"
+    (course / "class").mkdir(parents=True)
+    (course / "out").mkdir()
+    with Sandbox(LIMITS, preload_torch=False, hidden_paths=[course, course / "class", course / "out"]) as box:
+        assert "mount-namespace" in box.isolation
+
+
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:
     from grader.sandbox.folders import empty_folder
 

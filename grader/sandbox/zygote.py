@@ -88,8 +88,12 @@ def prepare(config: dict) -> ZygoteState:
     # Folders to cover with an empty tmpfs in the child's mount namespace: never one that holds
     # a library the child may import, nor the child's own temp base.
     candidates = dict.fromkeys(str(Path(path).resolve()) for path in [*excluded, *config.get("hidden", [])])
-    state.mount_hidden = [folder for folder in candidates if os.path.isdir(folder) and not any(
+    covered = [folder for folder in candidates if os.path.isdir(folder) and not any(
         Path(keep).resolve().is_relative_to(folder) for keep in [*read_paths, state.base])]
+    # The outermost only: once `course/` is an empty tmpfs, `course/submissions` is no folder to
+    # mount on, and the whole layer failed (a rubric in the course folder, the class inside it).
+    state.mount_hidden = [folder for folder in covered if not any(
+        folder != other and Path(folder).is_relative_to(other) for other in covered)]
     write_paths = [state.base, os.devnull]
     state.landlock_abi = isolation.landlock_abi()
     if state.landlock_abi:
