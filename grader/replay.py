@@ -24,13 +24,30 @@ from grader.sandbox import Sandbox
 from grader.submissions import load
 
 
+#: The largest whole number a case may hold: counts are computed in int64.
+MAX_WHOLE = 10**6
+
+
 def _argument(value: object) -> int | float | np.ndarray:
-    """JSON lists become float64 arrays (logits, targets); numbers stay numbers."""
+    """JSON lists become float64 arrays (logits, targets); numbers stay numbers. A ragged list,
+    a bool, or a whole number past `MAX_WHOLE` (1e300 once overflowed inside the key) is refused."""
     if isinstance(value, list):
-        return np.asarray(value, dtype=np.float64)
-    if isinstance(value, (bool, int, float)):
-        return value
-    raise UsageError(f"--args values must be numbers or lists of numbers, not {type(value).__name__}")
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise UsageError(f"--args: {value!r} is not a vector of numbers") from None
+        if array.ndim != 1:
+            raise UsageError(f"--args: {value!r} is not a vector (a flat list of numbers)")
+        return array
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"--args values must be numbers or lists of numbers, not {value!r}")
+    if abs(value) > MAX_WHOLE:
+        raise UsageError(f"--args: {value:g} is larger than any case ({MAX_WHOLE:,} at most)")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # `"N": 4.0` is N = 4
+    if isinstance(value, float) and not np.isfinite(value):
+        raise UsageError(f"--args: {value} is not a finite number")
+    return value
 
 
 def replay_case(path: Path, problem_id: str, arguments: Mapping[str, object], rubric: Rubric) -> list[str]:
@@ -49,6 +66,9 @@ def replay_case(path: Path, problem_id: str, arguments: Mapping[str, object], ru
                          + (f"; missing {', '.join(missing)}" if missing else "")
                          + (f"; unknown {', '.join(unknown)}" if unknown else ""))
     case = Case(problem_id=problem_id, arguments={k: _argument(v) for k, v in arguments.items()}, tag="hidden")
+    fractional = [name for name, value in case.arguments.items() if problem.kind != "array" and type(value) is not int]
+    if fractional:  # a count's parameters count things: N = 2.5 would be graded as N = 2
+        raise UsageError(f"--args: {', '.join(fractional)} of {problem_id} must be whole numbers")
     policy = rubric.problem(problem_id)
     try:
         key = cases.key_for_cases(problem, policy, rubric.conventions, [case])

@@ -223,3 +223,13 @@ def test_a_terminated_run_stops_like_ctrl_c_and_leaves_no_process(tmp_path: Path
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert leftovers == []
 
+
+@pytest.mark.parametrize(("problem", "arguments", "words"), [
+    ("p1", '{"N": 1e300, "L": 1, "h": 3, "n": 2}', "larger than any case"),  # was OverflowError, exit 70
+    ("p1", '{"N": 2.5, "L": 1, "h": 3, "n": 2}', "must be whole numbers"),  # was graded as N = 2
+    ("p3a", '{"z": [[1, 2], [3]]}', "not a vector of numbers"),  # was ValueError, exit 70
+])
+def test_replay_refuses_arguments_no_case_could_have(problem: str, arguments: str, words: str) -> None:
+    code, output = invoke("replay", str(SUBMISSIONS / "ada_lovelace.py"), problem, "--args", arguments)
+    assert code == 2 and words in output and "internal error" not in output, output
+
