@@ -532,6 +532,15 @@ def test_nested_hidden_folders_keep_the_mount_layer(tmp_path: Path) -> None:
         assert "mount-namespace" in box.isolation
 
 
+def test_a_child_that_cannot_isolate_itself_is_the_sandboxs_failure_not_the_students() -> None:
+    # An rlimit the kernel refuses (here more open files than it allows) made every child exit
+    # before running any student code, and every student was told they had called sys.exit.
+    from grader.errors import SandboxError
+
+    with pytest.raises(SandboxError, match="failed before running the submission"):
+        Sandbox(replace(LIMITS, max_open_files=1 << 30), preload_torch=False)
+
+
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:
     from grader.sandbox.folders import empty_folder
 

@@ -113,7 +113,11 @@ class Sandbox:
             self.close()
             raise SandboxError(f"the sandbox zygote failed to start: {failure}",
                                hint="run `python -m grader.sandbox.zygote '{}'` to see the failure")
-        probe = self._run(Submission("probe", Path("/nonexistent"), None, "module", (), (), (), ""), [], 0)
+        try:
+            probe = self._run(Submission("probe", Path("/nonexistent"), None, "module", (), (), (), ""), [], 0)
+        except SandboxError:
+            self.close()  # a child that cannot isolate itself: no zygote is left waiting
+            raise
         self.isolation: tuple[str, ...] = probe.layers
         self.warnings: tuple[str, ...] = tuple(hello.header.get("warnings", [])) + self._missing_layers()
 

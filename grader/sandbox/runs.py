@@ -258,6 +258,12 @@ class ChildRun:
     def finish(self, exited: dict, killed_for_time: bool, violation: str | None) -> None:
         """Attribute an unfinished stage to the error that ended it."""
         progress, result = self.progress, self.result
+        if not result.layers and not killed_for_time and violation is None:
+            # No `ready`: the child died isolating itself, before any student code ran (a limit
+            # its rlimits refused once told every student they had called sys.exit).
+            raise SandboxError("the sandbox child failed before running the submission: "
+                               + result.stderr.decode("utf-8", "replace")[-1000:].strip(),
+                               hint="check the rubric's [limits]; report it with the submission if it repeats")
         if progress.done or (progress.loaded and result.load_error is not None):
             return
         if progress.loaded and progress.problem is None and progress.next_problem >= len(progress.plans):
