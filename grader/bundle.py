@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from grader.errors import BundleError
 from grader.models import Case, CatalogEntry, Limits, ParameterInfo, ProblemKey
-from grader.rubric import CaseCounts, ManualRubric, MisconceptionPolicy, ProblemRubric, Rubric
+from grader.rubric import LIMIT_MAXIMUMS, CaseCounts, ManualRubric, MisconceptionPolicy, ProblemRubric, Rubric
 
 FORMAT = "grader-public-bundle"
 VERSION = 1
@@ -172,7 +173,7 @@ def read_bundle(path: Path) -> Bundle:
         raise BundleError(f"{path}: bundle version {data.get('version')!r}, this grader reads {VERSION}",
                           hint="upgrade the grader, or ask for a bundle made by this version")
     try:
-        return Bundle(
+        bundle = Bundle(
             title=str(data["title"]),
             policies=tuple(_decode_policy(p["policy"]) for p in data["problems"]),
             keys=tuple(_decode_key(p["key"]) for p in data["problems"]),
@@ -181,6 +182,22 @@ def read_bundle(path: Path) -> Bundle:
             device=str(data.get("device", "cpu")),
             path=path,
         )
-    except (KeyError, TypeError, ValueError) as error:
+        _check(bundle)
+    except (KeyError, TypeError, ValueError, re.error) as error:
         raise BundleError(f"{path}: damaged bundle ({type(error).__name__}: {error})",
                           hint="make it again with `grader bundle`") from None
+    return bundle
+
+
+def _check(bundle: Bundle) -> None:
+    """What a rubric guarantees and a hand-edited bundle may not: problems, limits a child can
+    apply (a limit of "fast" told every student they had called sys.exit), regexes that compile."""
+    if not bundle.keys:
+        raise ValueError("it holds no problem")
+    for limit in fields(Limits):
+        value = getattr(bundle.limits, limit.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not \
+                0 <= value <= LIMIT_MAXIMUMS[limit.name]:
+            raise ValueError(f"limits.{limit.name} = {value!r} is not a number within its range")
+    for item in bundle.manual:
+        re.compile(item.heading)

@@ -233,3 +233,21 @@ def test_replay_refuses_arguments_no_case_could_have(problem: str, arguments: st
     code, output = invoke("replay", str(SUBMISSIONS / "ada_lovelace.py"), problem, "--args", arguments)
     assert code == 2 and words in output and "internal error" not in output, output
 
+
+@pytest.mark.parametrize(("damage", "words"), [
+    (lambda data: data["limits"].update(timeout_seconds="fast"), "limits.timeout_seconds"),
+    (lambda data: data["manual"][0].update(heading="(unclosed"), "missing )"),
+    (lambda data: data.update(problems=[]), "holds no problem"),
+])
+def test_a_hand_damaged_bundle_is_refused_before_any_grading(tmp_path: Path, damage, words: str) -> None:  # type: ignore[no-untyped-def]
+    # Each once graded: every student "called sys.exit", an internal error, or exit 0 for nothing checked.
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    shutil.copy(SUBMISSIONS / "ada_lovelace.py", repository / "homework.py")
+    invoke("bundle", "-o", str(repository / "public.json"))
+    data = json.loads((repository / "public.json").read_text())
+    damage(data)
+    (repository / "public.json").write_text(json.dumps(data))
+    code, output = invoke("check", str(repository))
+    assert code == 2 and "damaged bundle" in output and words in output, output
+
