@@ -225,19 +225,35 @@ class Gradebook:
         students, items = self._known_items()
         try:
             with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.DictReader(handle))
-                header = rows[0].keys() if rows else []
-        except (OSError, UnicodeDecodeError, csv.Error) as problem:
+                reader = csv.DictReader(handle)
+                rows = list(reader)
+                header = [name.strip().lower() for name in reader.fieldnames or []]
+        except UnicodeDecodeError:
+            raise GradebookError(f"{csv_path}: not UTF-8 text",
+                                 hint="save it as \"CSV UTF-8 (comma delimited)\"") from None
+        except (OSError, csv.Error) as problem:
             raise GradebookError(f"{csv_path}: cannot read the manual points ({problem})") from problem
         missing = {"student_id", "item_id", "points"} - set(header)
-        if rows and missing:
+        if missing:  # an empty file too: a wrong header is no way to say "no points"
+            found = ",".join(reader.fieldnames or []) or "nothing"
             raise GradebookError(
-                f"{csv_path}: missing column(s) {', '.join(sorted(missing))}",
-                hint="the header must be student_id,item_id,points[,comment]",
+                f"{csv_path}: missing column(s) {', '.join(sorted(missing))}; the header read was {found!r}",
+                hint="the header must be student_id,item_id,points[,comment], separated by commas"
+                     + (" (this file uses semicolons)" if ";" in found else ""),
             )
         records: list[tuple[str, str, float, str]] = []
-        for line, row in enumerate(rows, start=2):  # line 1 is the header
-            records.append(self._check_row(csv_path, line, row, students, items))
+        seen: dict[tuple[str, str], int] = {}
+        for line, raw in enumerate(rows, start=2):  # line 1 is the header
+            if None in raw:  # DictReader's key for fields beyond the header
+                raise GradebookError(f"{csv_path}, row {line}: more fields than the header has",
+                                     hint='quote a comment that holds a comma: "good, but ..."')
+            row = {str(name).strip().lower(): value for name, value in raw.items()}
+            record = self._check_row(csv_path, line, row, students, items)
+            if record[:2] in seen:
+                raise GradebookError(f"{csv_path}, row {line}: {record[0]} already has points for {record[1]} "
+                                     f"in row {seen[record[:2]]}", hint="keep one row per student and item")
+            seen[record[:2]] = line
+            records.append(record)
         now = _now()
         with self._transaction() as connection:
             connection.executemany(

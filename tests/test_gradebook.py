@@ -120,6 +120,11 @@ def test_manual_points_are_applied_and_survive_a_rerun(tmp_path: Path) -> None:
         ("student_id,item_id,points\nbob,p3a-proof,11\n", r"row 2: points '11' .* from 0 to 10"),
         ("student_id,item_id,points\nbob,p3a-proof,nan\n", r"row 2: points 'nan'"),
         ("student,item,points\nbob,p3a-proof,5\n", r"missing column\(s\) item_id, student_id"),
+        # Each of these once lost points or text without a word:
+        ("student_id,item_id,points,comment\nbob,p3a-proof,4,good, but no induction\n", r"row 2: more fields"),
+        ("student_id,item_id,points\nbob,p3a-proof,4\nbob,p3a-proof,6\n", r"row 3: bob already has points"),
+        ("student_id;item_id;points\nbob;p3a-proof;4\n", r"header read was 'student_id;item_id;points'"),
+        ("studentid,item,points\n", r"missing column"),  # a wrong header and no rows imported 0
     ],
 )
 def test_bad_manual_rows_name_file_row_and_value(tmp_path: Path, text: str, expected: str) -> None:
