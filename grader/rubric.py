@@ -8,6 +8,7 @@ unknown key, a wrong type, a value out of range, an unknown problem or misconcep
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -220,6 +221,23 @@ def _limits(table: RubricTable) -> Limits:
     return Limits(**values)
 
 
+def largest_count(problem: object, domain: Domain, conventions: Conventions) -> int:
+    """The largest count any variant reaches at a corner of `domain`, computed exactly (Python
+    integers in object arrays); 0 for a problem that is not a count."""
+    from reference.problem import CountProblem
+
+    if not isinstance(problem, CountProblem) or type(problem).variant_table is not CountProblem.variant_table:
+        return 0
+    names = problem.parameter_names
+    corners = list(itertools.product(*[sorted({int(bound) for bound in domain[name]}) for name in names]))
+    combinations = problem.combinations(conventions)
+    flags = {entry.id: np.array([[entry.id in combination] for combination in combinations])
+             for entry in problem.catalog}
+    arguments = {name: np.array([[corner[index] for corner in corners]], dtype=object)
+                 for index, name in enumerate(names)}
+    return int(np.max(np.abs(problem.count(arguments, flags, conventions))))
+
+
 def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequence[ManualRubric],
                   conventions: Conventions) -> None:
     """What no single table shows: cases to check, names each problem owns, drawable domains."""
@@ -241,10 +259,16 @@ def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequenc
             owner[name] = problem.problem_id
         if cases.hidden:
             reference = PROBLEMS[problem.problem_id]
+            domain = {**reference.default_domain, **problem.domain}
             try:
-                reference.draw(np.random.default_rng(0), {**reference.default_domain, **problem.domain}, conventions)
+                reference.draw(np.random.default_rng(0), domain, conventions)
             except InvalidConfiguration as error:
                 raise RubricError(path, f"{key}.domain", f"no case can be drawn: {error}") from None
+            largest = largest_count(reference, domain, conventions)
+            if largest >= 1 << 63:
+                # The key's counts are int64: past it they wrap, and a right answer was "wrong".
+                raise RubricError(path, f"{key}.domain", f"counts reach {largest:.3g} at the domain's corners, "
+                                  "past the 9.2e18 the answer key can hold", hint="lower the upper bounds")
     ids = {problem.problem_id for problem in problems} | set(PROBLEMS)
     for item in manual:
         if item.item_id in ids or not re.fullmatch(r"[A-Za-z0-9_-]+", item.item_id):

@@ -72,6 +72,7 @@ def test_validate_summarises_the_rubric() -> None:
     (("N = [4, 96]\nL = [1, 4]", "N = [4, 5]\nL = [4, 4]"), "problems.p2.domain", "no case can be drawn"),
     (("points = 10\nfunction", "pionts = 10\nfunction"), "problems.p1.pionts", 'did you mean "points"'),
     (("[problems.p3b]\n", "[problems.p3B]\n"), "problems.p3B", 'did you mean "p3b"'),
+    (("N = [2, 64]", "N = [3000000000, 3000000000]"), "problems.p1.domain", "past the 9.2e18"),
 ])
 def test_each_kind_of_typo_names_file_key_value_and_fix(tmp_path: Path, change: tuple[str, str],
                                                         key: str, words: str) -> None:
