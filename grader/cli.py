@@ -32,7 +32,7 @@ def main() -> None:
 @click.option("--timeout", type=click.FloatRange(0.1, 3600), help="Seconds per problem (default: the rubric's).")
 @click.option("--memory", type=click.IntRange(64, 1 << 20), help="MiB of memory per submission (default: the rubric's).")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where torch models run.")
-@click.option("--seed", type=int, help="Override the rubric's seed for hidden cases.")
+@click.option("--seed", type=click.IntRange(0), help="Override the rubric's seed for hidden cases.")
 @click.option("--only", multiple=True, metavar="ID", help="Grade only these problems (repeatable).")
 @click.option("--scheduler", metavar="ADDRESS", help="Grade on a Dask cluster (needs grader[cluster]).")
 @friendly_errors

@@ -288,7 +288,7 @@ def load_rubric(path: Path | str) -> Rubric:
         raise RubricError(path, "", f"cannot read the rubric ({error.strerror})",
                           hint=f"the default rubric is {default_rubric_path()}") from None
     try:
-        raw = tomllib.loads(content.decode("utf-8"))
+        raw = tomllib.loads(content.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise RubricError(path, "", f"not valid TOML: {error}") from None
     top = RubricTable(path, raw, "")

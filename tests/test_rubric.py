@@ -139,3 +139,10 @@ def test_degenerate_networks_may_be_drawn_once_the_convention_allows_them(tmp_pa
     allowed = tmp_path / "allowed.toml"
     allowed.write_text(lowered.replace("allow_degenerate = false", "allow_degenerate = true", 1))
     assert load_rubric(allowed).problem("p1").domain["L"] == (0, 6)
+
+
+def test_a_rubric_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "course.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + DEFAULT.encode())  # Windows editors add one
+    assert load_rubric(path).seed == load_rubric(default_rubric_path()).seed
+
