@@ -13,8 +13,8 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Any, Mapping
+from collections.abc import Callable, Sequence
+from typing import Any, Mapping, TypeVar
 
 import numpy as np
 
@@ -112,6 +112,8 @@ def default_rubric_path() -> Path:
     """The default rubric of this problem set, `rubrics/dl-hw1.toml` beside the packages."""
     return Path(__file__).resolve().parent.parent / "rubrics" / "dl-hw1.toml"
 
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -277,6 +279,14 @@ def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequenc
                               hint=f"for instance [manual.{re.sub(r'[^A-Za-z0-9_-]+', '-', item.item_id)}-proof]")
 
 
+def _conventions(table: RubricTable) -> Conventions:
+    conventions = Conventions(padding=table.choice("padding", "same", ("same", "literal")),  # type: ignore[arg-type]
+                              targets_sum_to_one=table.get("targets_sum_to_one", bool, True),
+                              allow_degenerate=table.get("allow_degenerate", bool, False))
+    table.finish()
+    return conventions
+
+
 def load_rubric(path: Path | str) -> Rubric:
     """Read and validate a rubric TOML; every mistake is a RubricError naming file, key and value."""
     from reference import PROBLEMS
@@ -295,32 +305,49 @@ def load_rubric(path: Path | str) -> Rubric:
     version = top.get("schema_version", int)
     if version != SCHEMA_VERSION:
         raise top.fail("schema_version", f"{version!r} is not supported", hint=f"this grader reads schema_version = {SCHEMA_VERSION}")
-    conventions_table = top.table("conventions")
-    conventions = Conventions(padding=conventions_table.choice("padding", "same", ("same", "literal")),  # type: ignore[arg-type]
-                              targets_sum_to_one=conventions_table.get("targets_sum_to_one", bool, True),
-                              allow_degenerate=conventions_table.get("allow_degenerate", bool, False))
-    conventions_table.finish()
+    # Each table is read on its own and its mistake kept, so that a rubric with three typos
+    # takes one round trip to fix, not three.
+    mistakes: list[RubricError] = []
+
+    def attempt(read: Callable[[], T], fallback: T) -> T:
+        try:
+            return read()
+        except RubricError as error:
+            mistakes.append(error)
+            return fallback
+
+    conventions = attempt(lambda: _conventions(top.table("conventions")), Conventions())
     problems_table = top.table("problems", required=True)
     problems = []
     for problem_id in problems_table.data:
         problems_table.used.add(problem_id)
         if problem_id not in PROBLEMS:
-            raise problems_table.fail(problem_id, "unknown problem",
-                                      hint=did_you_mean(problem_id, PROBLEMS) or "known problems: " + ", ".join(PROBLEMS))
-        problem = _problem(problems_table.table(problem_id), PROBLEMS[problem_id], conventions)
+            mistakes.append(problems_table.fail(problem_id, "unknown problem", hint=did_you_mean(
+                problem_id, PROBLEMS) or "known problems: " + ", ".join(PROBLEMS)))
+            continue
+        problem = attempt(lambda: _problem(problems_table.table(problem_id), PROBLEMS[problem_id], conventions), None)
         if problem is not None:
             problems.append(problem)
     manual_table = top.table("manual")
     manual = []
     for item_id in manual_table.data:
         manual_table.used.add(item_id)
-        manual.append(_manual(manual_table.table(item_id), item_id))
+        item = attempt(lambda: _manual(manual_table.table(item_id), item_id), None)
+        if item is not None:
+            manual.append(item)
+    limits = attempt(lambda: _limits(top.table("limits")), Limits())
+    title = attempt(lambda: top.get("title", str), "")
+    seed = attempt(lambda: top.number("seed", MISSING, 0, whole=True), 0)
+    device = attempt(lambda: top.choice("device", "auto", ("auto", "cpu", "cuda")), "auto")
+    attempt(top.finish, None)
+    if len(mistakes) == 1:
+        raise mistakes[0]
+    if mistakes:
+        raise RubricError(path, "", f"{len(mistakes)} mistakes:\n" + "\n".join(
+            "  - " + str(mistake).replace(f"{path}: ", "", 1).replace("\n", "\n    ") for mistake in mistakes))
     rubric = Rubric(
-        path=path, schema_version=version, title=top.get("title", str), seed=top.number("seed", MISSING, 0, whole=True),
-        conventions=conventions, problems=tuple(problems), manual=tuple(manual), limits=_limits(top.table("limits")),
-        device=top.choice("device", "auto", ("auto", "cpu", "cuda")), digest=hashlib.sha256(content).hexdigest(),
-        raw=raw)
-    top.finish()
+        path=path, schema_version=version, title=title, seed=seed, conventions=conventions, problems=tuple(problems),
+        manual=tuple(manual), limits=limits, device=device, digest=hashlib.sha256(content).hexdigest(), raw=raw)
     if not rubric.problems:
         raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",
                           hint="enable at least one problem (enabled = true)")

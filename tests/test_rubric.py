@@ -146,3 +146,14 @@ def test_a_rubric_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + DEFAULT.encode())  # Windows editors add one
     assert load_rubric(path).seed == load_rubric(default_rubric_path()).seed
 
+
+def test_mistakes_in_several_tables_are_reported_together(tmp_path: Path) -> None:
+    text = (DEFAULT.replace('padding = "same"', 'padding = "sam"', 1)
+            .replace("timeout_seconds = 5.0", "timeout_secs = 5.0", 1)
+            .replace('points = 10\nfunction = "mlp_params"', 'points = "ten"\nfunction = "mlp_params"', 1))
+    message = str(error_for(tmp_path, text))
+    assert message.count("\n  - ") == 3 and "3 mistakes" in message
+    for key, words in (("conventions.padding", 'did you mean "same"'), ("limits.timeout_secs", "timeout_seconds"),
+                       ("problems.p1.points", "expected a number, got 'ten'")):
+        assert key in message and words in message, message
+
