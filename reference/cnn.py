@@ -163,8 +163,12 @@ class ConvolutionalNetworkProblem(CountProblem):
         for _ in range(DRAW_ATTEMPTS):
             values = {name: draw_integer(rng, domain, name, lowest[name]) for name in NAMES if name != "N"}
             if conventions.padding == "same" and values["k"] % 2 == 0:
-                values["k"] += 1 if values["k"] + 1 <= integer_range(domain, "k", 1)[1] else -1
-                if values["k"] < 1:
+                k_low, k_high = integer_range(domain, "k", 1)
+                if values["k"] + 1 <= k_high:
+                    values["k"] += 1
+                elif values["k"] - 1 >= k_low:
+                    values["k"] -= 1
+                else:  # k = [2, 2] holds no odd k: no draw may leave the instructor's domain
                     continue
             # Build N backwards from the final side so that every pooling halves an even side.
             growth = int(convolution_growth(values["k"], conventions))

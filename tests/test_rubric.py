@@ -73,6 +73,7 @@ def test_validate_summarises_the_rubric() -> None:
     (("points = 10\nfunction", "pionts = 10\nfunction"), "problems.p1.pionts", 'did you mean "points"'),
     (("[problems.p3b]\n", "[problems.p3B]\n"), "problems.p3B", 'did you mean "p3b"'),
     (("N = [2, 64]", "N = [3000000000, 3000000000]"), "problems.p1.domain", "past the 9.2e18"),
+    (("k = [1, 7]", "k = [2, 2]"), "problems.p2.domain", "no case can be drawn"),  # drew k = 1 before
 ])
 def test_each_kind_of_typo_names_file_key_value_and_fix(tmp_path: Path, change: tuple[str, str],
                                                         key: str, words: str) -> None:
