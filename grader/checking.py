@@ -53,6 +53,8 @@ def as_count(value: Value) -> tuple[int | None, str]:
     if isinstance(value, (float, np.floating)):
         number = float(value)
         if np.isfinite(number) and number.is_integer():
+            if int(number) not in INT64:  # 1e19 is integral, and past every count too
+                return None, NOTES["huge"].format(digits=digit_count(int(number)))
             return int(number), NOTES["integral_float"].format(value=number)
         return None, NOTES["fraction"].format(value=number)
     if value is None:
@@ -81,7 +83,7 @@ def as_array(value: Value) -> np.ndarray | None:
     if isinstance(value, (int, float, np.integer, np.floating, np.ndarray)):
         try:
             return np.array(value, dtype=np.float64, copy=True)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int like 10**400
             return None
     return None
 

@@ -44,6 +44,13 @@ def _smallest(combinations: Sequence[tuple[str, ...]], indices: Sequence[int]) -
     return combinations[min(indices, key=lambda index: (len(combinations[index]), index))]
 
 
+def _expected_count(key: ProblemKey, index: int) -> int:
+    """The reference's count on case `index`: a module's expected value is a report (a dict)
+    whose count is "parameters"; `int()` of it stopped the run on an unexplained network."""
+    expected = key.expected[index]
+    return int(expected["parameters"] if isinstance(expected, Mapping) else expected)  # type: ignore[arg-type, call-overload]
+
+
 def _count_of(key: ProblemKey, value: object) -> int | None:
     if key.kind == "module":
         value = value.get("parameters") if isinstance(value, Mapping) else None
@@ -77,7 +84,7 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
         base = probe.case.base_index
         if base is None or counts.get(probe.index) is None or counts.get(base) is None:
             continue
-        reference_change = int(key.expected[probe.index]) - int(key.expected[base])  # type: ignore[arg-type]
+        reference_change = _expected_count(key, probe.index) - _expected_count(key, base)
         student_change = counts[probe.index] - counts[base]  # type: ignore[operator]
         if reference_change == student_change:
             continue
@@ -93,7 +100,7 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
     found.sort(key=lambda item: -item[0])
     sentences = [sentence for _, sentence in found]
     faults: tuple[str, ...] = ()
-    offsets = {counts[c.index] - int(c.expected) for c in scored_checks(check)  # type: ignore[operator, arg-type]
+    offsets = {counts[c.index] - _expected_count(key, c.index) for c in scored_checks(check)  # type: ignore[operator]
                if counts.get(c.index) is not None}
     if len(offsets) == 1 and 0 not in offsets:
         sentences.append(TEMPLATES["offset"].format(offset=offsets.pop()))

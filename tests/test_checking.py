@@ -122,3 +122,10 @@ def test_mutated_input_is_noted_on_a_passing_case() -> None:
         CallResult(value=v) for v in key.expected[1:])
     check = checking.check(key, ProblemOutcome(key.problem_id, key.function, results))
     assert check.checks[0].passed and check.checks[0].note == "changed its input array in place"
+
+
+def test_numbers_past_int64_or_float64_are_no_answer_not_a_crash() -> None:
+    # 1e19 is integral but no count; 10**400 is no float64: both stopped the run once.
+    assert checking.as_count(1e19) == (None, "returned an integer of 20 digits; no count of parameters is that large")
+    assert checking.as_array(10**400) is None
+

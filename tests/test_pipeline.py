@@ -367,3 +367,9 @@ def test_a_students_torch_network_is_run_counted_and_diagnosed(tmp_path: Path) -
     assert verdicts["ada_lovelace"].status == "correct"
     assert verdicts["alias_names_student"].status == "missing"
     assert verdicts["no_conv_bias"].misconceptions == ("conv-no-bias",)
+    # A network no misconception explains (batch norm after each convolution) is explained in
+    # words; int() of the module's expected report once stopped the run here.
+    (tmp_path / "batch_norm.py").write_text(NETWORK_WITHOUT_CONVOLUTION_BIASES.replace(
+        "bias=False), nn.ReLU()", "bias=False), nn.BatchNorm2d(d), nn.ReLU()"))
+    unexplained = {v.problem_id: v for v in check_one(tmp_path / "batch_norm.py", bundle).result.verdicts}["p2-torch"]
+    assert unexplained.status in ("incorrect", "partial") and unexplained.explanation
