@@ -28,9 +28,20 @@ INTERNAL_ERROR = 70
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+#: ... and, on a line that must stay one line (a student's id in a progress line), newline,
+#: tab and the invisible format characters (U+202E turns the rest of a line around).
+LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
 def terminal_safe(text: str) -> str:
     """`text` with every control character written out (ESC as \\x1b), so it only shows."""
     return CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def one_line(text: str) -> str:
+    """`text` as a single visible line: a file named "a\\n::error::x.py" must not start a line
+    of its own (a GitHub workflow command, a forged "[k/n] zed: 60/60")."""
+    return LINE_BREAKERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def friendly_errors(function: F) -> F:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli_support import terminal_safe
+from grader.cli_support import one_line, terminal_safe
 from grader.models import SubmissionResult
 from grader.reports import exports
 from grader.runs import CheckOutcome, Progress, RunOutcome
@@ -42,7 +42,7 @@ def progress_reporter() -> Iterator[Progress]:
                 if done:
                     click.echo(f"[{done}/{total}] {done} unchanged since the last run: kept", err=True)
                 return
-            click.echo(terminal_safe(f"[{done}/{total}] {result.student_id}: {result.total:g}/{result.max_score:g}"),
+            click.echo(f"[{done}/{total}] {one_line(result.student_id)}: {result.total:g}/{result.max_score:g}",
                        err=True)
         yield update
 
@@ -75,7 +75,7 @@ def print_summary(outcome: RunOutcome, out: Path) -> None:
         click.secho(f"WARNING: {warning}", fg="yellow", err=True)
     click.echo(f"reports: {out / 'index.html'}  results: {out / 'results.json'}  grades: {out / 'grades.csv'}")
     if outcome.faults:
-        names = ", ".join(fault.entry.name for fault in outcome.faults[:5])
+        names = ", ".join(one_line(fault.entry.name) for fault in outcome.faults[:5])
         more = f" and {len(outcome.faults) - 5} more" if len(outcome.faults) > 5 else ""
         click.secho(terminal_safe(
             f"error: the grader failed on {len(outcome.faults)} submission(s), which are not graded: "

@@ -251,3 +251,10 @@ def test_a_hand_damaged_bundle_is_refused_before_any_grading(tmp_path: Path, dam
     code, output = invoke("check", str(repository))
     assert code == 2 and "damaged bundle" in output and words in output, output
 
+
+def test_a_student_id_cannot_break_a_progress_line() -> None:
+    from grader.cli_support import one_line
+
+    # A file named "a\n::error::pwned.py" printed a GitHub workflow command of its own.
+    assert "\n" not in one_line("a\n::error::pwned") and "\u202e" not in one_line("a\u202eb")
+

@@ -131,3 +131,12 @@ def test_job_summary_markdown_tables_problems_and_lists_fixes() -> None:
     assert "### p2 Parameters of a CNN" in markdown and "- left out the output layer's biases [output-no-bias]" in markdown
     piped = SubmissionResult("p", (verdict("p1", "incorrect", 0.0, explanation="a | b <img>"),))
     assert "a \\| b &lt;img&gt;" in job_summary_markdown(piped)
+
+
+def test_a_student_id_with_control_characters_is_written_out_in_grades_csv() -> None:
+    from grader.reports.exports import _spreadsheet_safe
+
+    # `cat grades.csv` must not run an id's escape sequence (OSC 52 sets the clipboard).
+    assert _spreadsheet_safe("\x1b]52;c;WA==\x07eve") == "\\x1b]52;c;WA==\\x07eve"
+    assert _spreadsheet_safe("=HYPERLINK()") == "'=HYPERLINK()"
+

@@ -93,11 +93,12 @@ def test_dashboard_counts_mistakes_clusters_and_statuses() -> None:
     assert board.awaiting_count == 4
 
 
-@pytest.mark.parametrize("student_id", ["../../index", "a/b", "..", "CON", "<img>", "", "x" * 300])
+@pytest.mark.parametrize("student_id", ["../../index", "a/b", "..", "CON", "<img>", "", "x" * 300, "-rf", "--all"])
 def test_student_file_names_stay_in_the_folder(student_id: str) -> None:
     name = student_file_name(student_id)
     assert re.fullmatch(r"[A-Za-z0-9_-]+\.html", name) and len(name) < 100
     assert name != "index.html" and not name.lower().startswith("con.")
+    assert not name.startswith("-")  # `rm students/*` would read it as an option
 
 
 def test_distinct_ids_never_share_a_page() -> None:

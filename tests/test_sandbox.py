@@ -4,6 +4,7 @@ and the honest submission graded right afterwards in the same Sandbox."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import signal
@@ -539,6 +540,20 @@ def test_a_child_that_cannot_isolate_itself_is_the_sandboxs_failure_not_the_stud
 
     with pytest.raises(SandboxError, match="failed before running the submission"):
         Sandbox(replace(LIMITS, max_open_files=1 << 30), preload_torch=False)
+
+
+def test_a_notebook_of_many_failing_cells_is_graded_with_its_notes_cut_short(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Each failing cell is a note; past 200 the grader refused the child's `loaded` frame as
+    # forged, and an honest notebook of 201 failing plot cells scored 0.
+    cells = [(LOADING / "honest_solution.py").read_text()] + ["plot_results(epoch)\n"] * 201
+    notebook = tmp_path / "many_failing_plot_cells.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                               "source": cell} for cell in cells],
+                                    "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    report = run(sandbox, notebook, (MLP,))
+    assert report.load_error is None
+    assert tuple(result.value for result in report.outcomes["p1"].results) == EXPECTED_MLP
+    assert len(report.load_notes) == 50 and report.load_notes[-1] == "... and 152 more cells like these"
 
 
 def test_a_temp_base_is_emptied_however_deep_or_locked_its_folders(tmp_path: Path) -> None:

@@ -36,9 +36,14 @@ def write_results_json(summary: RunSummary, path: Path) -> Path:
     return Path(path)
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _spreadsheet_safe(text: str) -> str:
     # CSV formula injection: a student folder named "=HYPERLINK(...)" would run as a formula
     # when the instructor opens grades.csv in a spreadsheet; a leading quote makes it text.
+    # Control characters are written out: `cat grades.csv` must not set a clipboard (OSC 52).
+    text = _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

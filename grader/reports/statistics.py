@@ -107,10 +107,11 @@ def student_file_name(student_id: str) -> str:
     write outside `students/` or over another page, so anything unusual gets a digest suffix.
     """
     stem = _UNSAFE.sub("_", student_id).strip("_")[:64]
-    if stem != student_id or not stem or stem.lower() in _RESERVED:
+    if stem != student_id or not stem or stem.lower() in _RESERVED or stem.startswith("-"):
+        # (a name starting with "-" reads as an option to `rm students/*` and its like)
         suffix = hashlib.sha256(student_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         stem = f"{stem}-{suffix}" if stem else f"student-{suffix}"
-    return f"{stem}.html"
+    return f"student{stem}.html" if stem.startswith("-") else f"{stem}.html"
 
 
 def misconception_title(titles: Mapping[str, str], problem_id: str, misconception_id: str) -> str:
