@@ -89,6 +89,8 @@ def shown(value: object) -> object:
         return f"array of shape {tuple(value.shape)}, {value.size:,} numbers: [{head}, ...]"
     if type(value) is int and abs(value) >= 10**100:
         return f"an integer of {digit_count(value):,} digits"
+    if isinstance(value, Mapping):  # a module's report: its count may be 10**4290 too
+        return {str(name): shown(item) for name, item in value.items()}
     return plain(value)
 
 

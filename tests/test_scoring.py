@@ -226,3 +226,8 @@ def test_the_default_manual_heading_on_a_megabyte_of_spaces_does_not_hang_the_gr
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.strip() == "''", done.stderr
 
+
+def test_a_module_report_with_a_count_of_4290_digits_is_shown_as_its_digit_count() -> None:
+    assert scoring.shown({"parameters": 10**4290, "output_shape": (2, 10)}) == {
+        "parameters": "an integer of 4,291 digits", "output_shape": [2, 10]}
+
