@@ -156,9 +156,16 @@ def write_bundle(rubric: Rubric, path: Path) -> Path:
     return path
 
 
+MAX_BUNDLE_BYTES = 64 << 20
+
+
 def read_bundle(path: Path) -> Bundle:
     """Read a public bundle; a missing, damaged or foreign file is a `BundleError` that says why."""
     try:
+        # A regular file of sane size: a public.json linked to /dev/zero, or a FIFO, was read forever.
+        if path.exists() and (not path.is_file() or path.stat().st_size > MAX_BUNDLE_BYTES):
+            raise BundleError(f"{path}: not a bundle file (a special file, or over {MAX_BUNDLE_BYTES >> 20} MB)",
+                              hint="download public.json again")
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path}: no such bundle",

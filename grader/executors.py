@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from grader.errors import SandboxError, UsageError
 from grader.models import GradingFault, SubmissionResult
-from grader.workers import close_graders, from_data, grade_entry, grade_shipped, read_entry_files, start_worker
+from grader.workers import GRADING_FAULT, close_graders, from_data, grade_entry, grade_shipped, read_entry_files, start_worker
 
 if TYPE_CHECKING:
     from grader.pipeline import Settings
@@ -178,15 +178,27 @@ class DaskExecutor:
         threads = sum(self._client.nthreads().values()) or 1
         limit = threads * IN_FLIGHT_PER_WORKER
         iterator = iter(entries)
-        first = [self._submit(settings, Path(entry)) for _, entry in zip(range(limit), iterator)]
+        entries_of: dict[str, Path] = {}
+
+        def submit(entry: Path) -> Any:
+            future = self._submit(settings, entry)
+            entries_of[future.key] = entry
+            return future
+
+        first = [submit(Path(entry)) for _, entry in zip(range(limit), iterator)]
         completed = as_completed(first)
         for future in completed:
-            data = future.result()
+            entry = entries_of.pop(future.key)
+            try:
+                data = future.result()
+            except Exception as error:  # KilledWorker, a task that raised: this entry's, not the run's
+                data = {GRADING_FAULT: str(entry), "error": f"{type(error).__name__}: {error}"[:500],
+                        "traceback": f"the Dask task of {entry} failed: {error!r}"}
             future.release()  # the client stores results only until they are read
             yield from_data(data)
             following = next(iterator, None)
             if following is not None:
-                completed.add(self._submit(settings, Path(following)))
+                completed.add(submit(Path(following)))
 
     def close(self) -> None:
         """Disconnect from the cluster (the workers, and their Graders, stay up)."""

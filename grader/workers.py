@@ -223,14 +223,17 @@ def grade_shipped(settings: Settings, files: dict[str, bytes], entry: Path) -> d
     reported under its original path (replay commands name the file the instructor has)."""
     folder = Path(tempfile.mkdtemp(prefix="grader-shipped-"))
     try:
-        for relative, content in files.items():
-            target = (folder / relative).resolve()
-            # A relative path is built by our own client, but refuse `..` all the same: a
-            # crafted file name must never write outside the private folder.
-            if folder.resolve() not in target.parents:
-                raise SandboxError(f"shipped file {relative!r} escapes its folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
+        try:
+            for relative, content in files.items():
+                target = (folder / relative).resolve()
+                # A relative path is built by our own client, but refuse `..` all the same: a
+                # crafted file name must never write outside the private folder.
+                if folder.resolve() not in target.parents:
+                    raise SandboxError(f"shipped file {relative!r} escapes its folder")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+        except (OSError, SandboxError) as error:  # a tree too deep for this worker's temp path
+            return _fault(entry, error)
         data = grade_entry(settings, folder / entry.name)
         return _replace_text(data, str(folder), str(entry.parent))
     finally:

@@ -15,12 +15,17 @@ WORKFLOW = """\
 # summary lists each problem with the named mistake and how to fix it.
 name: grader
 on: [push, pull_request, workflow_dispatch]
+# Read only: the homework runs in this job, and a token that can write would let it push.
+permissions:
+  contents: read
 jobs:
   check:
     runs-on: ubuntu-latest
     timeout-minutes: 15
     steps:
       - uses: actions/checkout@v4
+        with:
+          persist-credentials: false  # no token left in .git/config while the homework runs
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
@@ -44,6 +49,11 @@ def write_workflow(repository: Path, *, install: str, force: bool) -> Path:
     if not (repository / "public.json").exists():
         raise UsageError(f"{repository / 'public.json'} is missing: the workflow checks against it",
                          hint="make it with `grader bundle -o public.json` and copy it into the repository")
+    if "\n" in install or "\r" in install:
+        # Written into the YAML as is: a second line would be a key of its own
+        # ("permissions: write-all"), not part of the command.
+        raise UsageError(f"--install {install!r}: one command, on one line",
+                         hint="join several commands with &&")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(WORKFLOW.format(install=install), encoding="utf-8")
     return target

@@ -95,8 +95,21 @@ def test_init_ci_writes_a_workflow_that_runs_check(tmp_path: Path) -> None:
     assert code == 0, output
     workflow = (tmp_path / ".github" / "workflows" / "grader.yml").read_text()
     assert "grader check . --bundle public.json --format github" in workflow
+    # The homework runs in this job: its token reads, and is not left in .git/config.
+    assert "permissions:\n  contents: read" in workflow and "persist-credentials: false" in workflow
     code, output = invoke("init-ci", str(tmp_path))
     assert code == 2 and "--force" in output
+    code, output = invoke("init-ci", str(tmp_path), "--force", "--install", "pip install grader\n    permissions: write-all")
+    assert code == 2 and "one command, on one line" in output
+
+
+def test_check_refuses_a_bundle_that_is_no_file(tmp_path: Path) -> None:
+    import os
+
+    os.symlink("/dev/zero", tmp_path / "public.json")  # read forever, until the CI's timeout
+    (tmp_path / "homework.py").write_text("x = 1\n")
+    code, output = invoke("check", str(tmp_path))
+    assert code == 2 and "not a bundle file" in output
 
 
 def test_reference_breakdown_prints_each_term_and_the_total() -> None:

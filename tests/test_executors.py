@@ -170,6 +170,18 @@ def test_shipped_files_keep_folder_structure(tmp_path: Path) -> None:
     assert read_entry_files(folder / "solution.py") == {"solution.py": b"x = 1\n"}
 
 
+def test_shipped_files_that_cannot_be_rebuilt_are_that_submissions_fault(settings: Settings) -> None:
+    from grader.workers import GRADING_FAULT, grade_shipped
+
+    # A path that fits the instructor's machine may not fit a worker's longer temp path; a
+    # crafted name may try to leave the folder. Either stopped the whole Dask run.
+    deep = "/".join(["d" * 200] * 25) + "/solution.py"  # past PATH_MAX once rebuilt
+    for files in ({"bob/" + deep: b"x = 1\n"}, {"bob/../../escape.py": b"x = 1\n"}):
+        answer = grade_shipped(settings, files, Path("/class/bob"))
+        assert GRADING_FAULT in answer and answer[GRADING_FAULT] == "/class/bob", answer
+    assert not list(Path(tempfile.gettempdir()).glob("grader-shipped-*"))
+
+
 def test_make_executor_chooses_by_scheduler() -> None:
     executor = make_executor(3, None)
     assert isinstance(executor, LocalExecutor) and executor.jobs == 3

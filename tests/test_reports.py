@@ -104,6 +104,9 @@ def test_student_file_names_stay_in_the_folder(student_id: str) -> None:
 def test_distinct_ids_never_share_a_page() -> None:
     names = [student_file_name(student) for student in ("a/b", "a_b", "a b", "a?b")]
     assert len(set(names)) == 4
+    # An id spelled like another's suffixed page name: one student overwrote the other's page.
+    taken = student_file_name("dave x").removesuffix(".html")
+    assert student_file_name(taken) != student_file_name("dave x")
 
 
 def test_site_escapes_hostile_output_and_never_leaves_the_folder(tmp_path: Path) -> None:
