@@ -129,6 +129,15 @@ def test_site_escapes_hostile_output_and_never_leaves_the_folder(tmp_path: Path)
     assert "../../evil&lt;script&gt;" in index and '<html lang="en">' in index
 
 
+def test_an_id_with_a_bidi_override_cannot_pass_for_another_on_a_page(tmp_path: Path) -> None:
+    # "eve\u202egnp" showed as "evepng" on the pages; the terminal already wrote it out.
+    lookalike = SubmissionResult("eve\u202egnp", sample_class()[6].verdicts)
+    summary = sample_summary()
+    render_site(RunSummary(summary.rubric, summary.seed, (*summary.results, lookalike), extra=summary.extra), tmp_path)
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "\u202e" not in index and "eve\\u202egnp" in index
+
+
 def test_student_page_shows_mistakes_cases_and_manual_text(tmp_path: Path) -> None:
     render_site(sample_summary(), tmp_path)
     bob = (tmp_path / "students" / "bob.html").read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ every network fetch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,20 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,  # a misspelt field is a grader bug, not an empty cell
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=without_bidi_controls,
     )
+
+
+#: Bidirectional overrides and isolates: "eve\u202egnp" shows as "evepng", so one student's id
+#: (or text) could pass for another's on a page. Written out instead, as the terminal does.
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(value: object) -> object:
+    """Every value a template prints, with bidi controls shown as \\uXXXX (numbers untouched)."""
+    if isinstance(value, str):
+        return BIDI_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", value)
+    return value
 
 
 @lru_cache(maxsize=1)
