@@ -30,10 +30,13 @@ def fast_settings() -> Settings:
     """The default rubric with short limits: hostile samples cost seconds, not minutes.
 
     Memory shrinks with time: a bomb must fill its budget before the 2 s clock stops it, or
-    it is (rightly) a timeout. 512 MiB is still far more than any honest sample uses.
+    it is (rightly) a timeout. At 512 MiB the sample bomb's second 256 MiB block sometimes
+    had not been written when the clock stopped it, on a machine running two test suites at
+    once; at 256 MiB its first block is refused at once. Still far more than any honest
+    sample uses.
     """
     rubric = load_rubric(default_rubric_path())
-    limits = replace(rubric.limits, timeout_seconds=2.0, load_timeout_seconds=4.0, memory_mib=512)
+    limits = replace(rubric.limits, timeout_seconds=2.0, load_timeout_seconds=4.0, memory_mib=256)
     return Settings(rubric_path=rubric.path, limits=limits)
 
 
