@@ -105,11 +105,16 @@ def test_init_ci_writes_a_workflow_that_runs_check(tmp_path: Path) -> None:
 
 def test_check_refuses_a_bundle_that_is_no_file(tmp_path: Path) -> None:
     import os
+    import subprocess
+    import sys
 
-    os.symlink("/dev/zero", tmp_path / "public.json")  # read forever, until the CI's timeout
+    # A FIFO nobody writes to (or /dev/zero) was read forever. In a subprocess, so that a
+    # regression fails here instead of hanging the suite; the limit tells a hang from an answer.
+    os.mkfifo(tmp_path / "public.json")
     (tmp_path / "homework.py").write_text("x = 1\n")
-    code, output = invoke("check", str(tmp_path))
-    assert code == 2 and "not a bundle file" in output
+    done = subprocess.run([sys.executable, "-m", "grader", "check", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not a bundle file" in done.stderr + done.stdout
 
 
 def test_reference_breakdown_prints_each_term_and_the_total() -> None:
