@@ -183,19 +183,10 @@ def test_replay_from_a_bundle_refuses_a_case_it_does_not_hold(tmp_path: Path) ->
 def test_a_grader_bug_on_one_submission_exits_70_after_grading_the_rest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from grader import pipeline
+    from tests.test_pipeline import grader_bug_on, students_folder
 
-    submissions = tmp_path / "class"
-    submissions.mkdir()
-    for student in ("alice", "mallory"):
-        shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / f"{student}.py")
-    real_grade = pipeline.Grader.grade
-
-    def grade_with_a_bug(grader: pipeline.Grader, entry: Path):  # type: ignore[no-untyped-def]
-        if entry.stem == "mallory":
-            raise OverflowError("Python int too large to convert to C long")
-        return real_grade(grader, entry)
-
-    monkeypatch.setattr(pipeline.Grader, "grade", grade_with_a_bug)
+    submissions = students_folder(tmp_path / "class", "alice", "mallory")
+    grader_bug_on(monkeypatch, pipeline.Grader, "grade", "mallory", OverflowError("Python int too large to convert to C long"))
     code, output = invoke("run", str(submissions), "--out", str(tmp_path / "out"), "--jobs", "1")
     assert code == 70
     assert "the grader failed on 1 submission(s), which are not graded: mallory.py" in output

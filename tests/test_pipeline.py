@@ -40,6 +40,27 @@ def fast_settings() -> Settings:
     return Settings(rubric_path=rubric.path, limits=limits)
 
 
+def students_folder(folder: Path, *students: str) -> Path:
+    """A class folder of these honest students, one module each."""
+    folder.mkdir(parents=True)
+    for student in students:
+        shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", folder / f"{student}.py")
+    return folder
+
+
+def grader_bug_on(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, student: str, error: Exception) -> None:
+    """Make `owner.name` raise `error` for `student`'s entry (its last argument), as a grader bug
+    that one submission triggers would, and behave as before for everyone else."""
+    real = getattr(owner, name)
+
+    def with_a_bug(*arguments: object) -> object:
+        if Path(arguments[-1]).stem == student:  # type: ignore[arg-type]
+            raise error
+        return real(*arguments)
+
+    monkeypatch.setattr(owner, name, with_a_bug)
+
+
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("sample-run")
@@ -169,19 +190,9 @@ def test_a_grader_bug_on_one_submission_leaves_it_ungraded_and_grades_the_class(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from grader import pipeline
 
-    honest = ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py"
-    submissions = tmp_path / "class"
-    submissions.mkdir()
-    for student in ("alice", "mallory"):
-        shutil.copy(honest, submissions / f"{student}.py")
-    real_grade = pipeline.Grader.grade
-
-    def grade_with_a_bug(grader: pipeline.Grader, entry: Path):  # type: ignore[no-untyped-def]
-        if entry.stem == "mallory":  # as a student's 10**30 once met an int64 comparison
-            raise OverflowError("Python int too large to convert to C long")
-        return real_grade(grader, entry)
-
-    monkeypatch.setattr(pipeline.Grader, "grade", grade_with_a_bug)
+    submissions = students_folder(tmp_path / "class", "alice", "mallory")
+    # As a student's 10**30 once met an int64 comparison:
+    grader_bug_on(monkeypatch, pipeline.Grader, "grade", "mallory", OverflowError("Python int too large to convert to C long"))
     out = tmp_path / "out"
     outcome = run_class(submissions, out, fast_settings(), jobs=1)
     assert [fault.entry.stem for fault in outcome.faults] == ["mallory"]
@@ -197,18 +208,8 @@ def test_a_grader_bug_reading_one_entry_leaves_it_ungraded_and_grades_the_class(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from grader import runs
 
-    submissions = tmp_path / "class"
-    submissions.mkdir()
-    for student in ("alice", "mallory"):
-        shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / f"{student}.py")
-    real_load = runs.load
-
-    def load_with_a_bug(entry: Path):  # type: ignore[no-untyped-def]
-        if entry.stem == "mallory":
-            raise RecursionError("maximum recursion depth exceeded")
-        return real_load(entry)
-
-    monkeypatch.setattr(runs, "load", load_with_a_bug)
+    submissions = students_folder(tmp_path / "class", "alice", "mallory")
+    grader_bug_on(monkeypatch, runs, "load", "mallory", RecursionError("maximum recursion depth exceeded"))
     outcome = run_class(submissions, tmp_path / "out", fast_settings(), jobs=1)
     assert [fault.entry.stem for fault in outcome.faults] == ["mallory"]
     assert [result.student_id for result in outcome.summary.results] == ["alice"]
@@ -230,9 +231,7 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(t
 def test_an_output_folder_inside_the_class_or_unwritable_is_a_usage_error(tmp_path: Path) -> None:
     from grader.errors import UsageError
 
-    submissions = tmp_path / "class"
-    submissions.mkdir()
-    shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / "alice.py")
+    submissions = students_folder(tmp_path / "class", "alice")
     with pytest.raises(UsageError, match="inside the submissions folder"):
         run_class(submissions, submissions / "out", fast_settings(), jobs=1)
     (tmp_path / "a-file").write_text("")
@@ -243,9 +242,7 @@ def test_an_output_folder_inside_the_class_or_unwritable_is_a_usage_error(tmp_pa
 def test_rerendering_from_an_emptied_gradebook_keeps_the_results_it_would_erase(tmp_path: Path) -> None:
     from grader.errors import UsageError
 
-    submissions = tmp_path / "class"
-    submissions.mkdir()
-    shutil.copy(ROOT / "tests" / "fixtures" / "loading" / "honest_solution.py", submissions / "alice.py")
+    submissions = students_folder(tmp_path / "class", "alice")
     out = tmp_path / "out"
     run_class(submissions, out, fast_settings(), jobs=1)
     results = (out / "results.json").read_text()
