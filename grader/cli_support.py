@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from grader.errors import GraderError, UsageError
+from grader.reports.formatting import written_out
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,13 +36,13 @@ LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\
 
 def terminal_safe(text: str) -> str:
     """`text` with every control character written out (ESC as \\x1b), so it only shows."""
-    return CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return written_out(text, CONTROLS)
 
 
 def one_line(text: str) -> str:
     """`text` as a single visible line: a file named "a\\n::error::x.py" must not start a line
     of its own (a GitHub workflow command, a forged "[k/n] zed: 60/60")."""
-    return LINE_BREAKERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return written_out(text, LINE_BREAKERS)
 
 
 def friendly_errors(function: F) -> F:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grader.models import RunSummary, SubmissionResult, Verdict
-from grader.reports.formatting import arguments_text, points, value_text
+from grader.reports.formatting import arguments_text, points, value_text, written_out
 from grader.reports.serialize import result_to_data, summary_to_data
 from grader.reports.statistics import misconception_title, student_file_name
 
@@ -43,7 +43,7 @@ def _spreadsheet_safe(text: str) -> str:
     # CSV formula injection: a student folder named "=HYPERLINK(...)" would run as a formula
     # when the instructor opens grades.csv in a spreadsheet; a leading quote makes it text.
     # Control characters are written out: `cat grades.csv` must not set a clipboard (OSC 52).
-    text = _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    text = written_out(text, _CONTROLS)
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from grader.reports.serialize import plain
+
+def written_out(text: str, characters: re.Pattern[str]) -> str:
+    """`text` with each of `characters` as its escape (ESC as \\x1b, U+202E as \\u202e): shown,
+    never acted on by a terminal, a spreadsheet or a page's text direction."""
+    return characters.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
 
 #: Printed output shown in a report; a student printing in a loop must not make a 1 GB page.
 OUTPUT_CAP = 4000

@@ -16,6 +16,7 @@ import jinja2
 
 from grader.errors import GraderError
 from grader.models import RunSummary, SubmissionResult
+from grader.reports.formatting import written_out
 from grader.reports.statistics import dashboard, student_file_name, titles_of
 from grader.reports.student_view import student_page
 
@@ -42,7 +43,7 @@ BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 def without_bidi_controls(value: object) -> object:
     """Every value a template prints, with bidi controls shown as \\uXXXX (numbers untouched)."""
     if isinstance(value, str):
-        return BIDI_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", value)
+        return written_out(value, BIDI_CONTROLS)
     return value
 
 
