@@ -58,15 +58,6 @@ def _now() -> str:
 DAMAGED = (TypeError, ValueError, KeyError, AttributeError)
 
 
-def _readable(text: object) -> bool:
-    """Whether a stored result is JSON at all: a damaged one is not current."""
-    try:
-        json.loads(text)  # type: ignore[arg-type]
-    except DAMAGED:
-        return False
-    return True
-
-
 class Gradebook:
     """A gradebook file; results are kept per rubric digest and never mixed across digests."""
 
@@ -153,11 +144,13 @@ class Gradebook:
 
     def is_current(self, student_id: str, digest: str, rubric_digest: str) -> bool:
         """Whether this exact submission was already graded under this exact rubric."""
+        # json_valid: a damaged row (a disk error, a hand edit) is not current, so it is graded
+        # again; SQLite checks it without handing the text to Python.
         row = self._connection.execute(
-            "SELECT result FROM results WHERE student_id = ? AND rubric_digest = ? AND digest = ?",
+            "SELECT 1 FROM results WHERE student_id = ? AND rubric_digest = ? AND digest = ? AND json_valid(result)",
             (student_id, rubric_digest, digest),
         ).fetchone()
-        return row is not None and _readable(row[0])
+        return row is not None
 
     def save(self, result: SubmissionResult, rubric_digest: str) -> None:
         """Store one graded submission, replacing its earlier result under the same rubric."""
