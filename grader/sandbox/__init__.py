@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 
@@ -196,11 +197,7 @@ class Sandbox:
         job = {"units": [[unit.label, unit.code] for unit in submission.units], "kind": submission.kind or "module",
                "module_name": module_name,
                "entry_name": str(entry.relative_to(submission.path)) if entry != submission.path else entry.name, "source": str(submission.path),
-               "plans": encoded, "start": start, "limits": {
-                   "timeout_seconds": self.limits.timeout_seconds, "load_timeout_seconds": self.limits.load_timeout_seconds,
-                   "memory_mib": self.limits.memory_mib, "output_kib": self.limits.output_kib,
-                   "max_processes": self.limits.max_processes, "max_open_files": self.limits.max_open_files,
-                   "max_file_mib": self.limits.max_file_mib, "max_disk_mib": self.limits.max_disk_mib}}
+               "plans": encoded, "start": start, "limits": asdict(self.limits)}  # every limit, by name
         frame = encode_frame({"op": "run", "job": job}, blobs)
         with self._lock:
             if self._process is None or self._process.poll() is not None:
