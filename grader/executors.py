@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from grader.errors import SandboxError, UsageError
 from grader.models import GradingFault, SubmissionResult
-from grader.workers import GRADING_FAULT, close_graders, from_data, grade_entry, grade_shipped, read_entry_files, start_worker
+from grader.workers import close_graders, fault_data, from_data, grade_entry, grade_shipped, read_entry_files, start_worker
 
 if TYPE_CHECKING:
     from grader.pipeline import Settings
@@ -192,8 +192,7 @@ class DaskExecutor:
             try:
                 data = future.result()
             except Exception as error:  # KilledWorker, a task that raised: this entry's, not the run's
-                data = {GRADING_FAULT: str(entry), "error": f"{type(error).__name__}: {error}"[:500],
-                        "traceback": f"the Dask task of {entry} failed: {error!r}"}
+                data = fault_data(entry, error, f"the Dask task of {entry} failed: {error!r}")
             future.release()  # the client stores results only until they are read
             yield from_data(data)
             following = next(iterator, None)

@@ -12,7 +12,6 @@ import contextlib
 import datetime
 import fcntl
 import os
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -80,6 +79,7 @@ def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Se
                  device: str, jobs: int, scheduler: str | None, progress: Progress | None) -> RunOutcome:
     """`run_class` once the output folder is ready and this run's alone."""
     from grader.executors import make_executor
+    from grader.workers import fault_data, from_data
 
     settings = replace(settings, hidden_paths=hidden_paths(submissions, out, settings.rubric_path))
     seed = rubric.seed if settings.seed is None else settings.seed
@@ -93,7 +93,7 @@ def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Se
             try:
                 submission = load(entry)
             except Exception as error:  # a grader bug on this entry's files: the class goes on
-                faults.append(GradingFault(entry, f"{type(error).__name__}: {error}"[:500], traceback.format_exc()))
+                faults.append(from_data(fault_data(entry, error)))  # type: ignore[arg-type]
                 continue
             student_ids.add(submission.student_id)
             if not gradebook.is_current(submission.student_id, submission.digest, run_identity):

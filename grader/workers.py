@@ -99,7 +99,7 @@ def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
     except GraderError as error:
         if isinstance(error, SandboxError) and started:
             _forget_grader(settings)
-            return _fault(entry, error)
+            return fault_data(entry, error)
         # Sent as data: an exception crossing a process boundary is re-created by calling its
         # class with its args, which breaks for RubricError(path, key, problem) and would show
         # the instructor a pickling traceback instead of the message that says what to fix.
@@ -111,12 +111,13 @@ def grade_entry(settings: Settings, entry: Path) -> dict[str, Any]:
         # The Grader may be mid-run (a child alive, a report unread): the next task gets a new one.
         if started:
             _forget_grader(settings)
-        return _fault(entry, error)
+        return fault_data(entry, error)
 
 
-def _fault(entry: Path, error: Exception) -> dict[str, Any]:
+def fault_data(entry: Path, error: Exception, trace: str | None = None) -> dict[str, Any]:
+    """A grading fault as a task's answer: the entry, the error in a line, its traceback."""
     return {GRADING_FAULT: str(entry), "error": f"{type(error).__name__}: {error}"[:500],
-            "traceback": traceback.format_exc()}
+            "traceback": trace if trace is not None else traceback.format_exc()}
 
 
 def from_data(data: dict[str, Any]) -> SubmissionResult | GradingFault:
@@ -233,7 +234,7 @@ def grade_shipped(settings: Settings, files: dict[str, bytes], entry: Path) -> d
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
         except (OSError, SandboxError) as error:  # a tree too deep for this worker's temp path
-            return _fault(entry, error)
+            return fault_data(entry, error)
         data = grade_entry(settings, folder / entry.name)
         return _replace_text(data, str(folder), str(entry.parent))
     finally:
