@@ -21,7 +21,10 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
 )
 
 #: The verdict of one problem.
-Status = Literal["correct", "partial", "incorrect", "missing", "error"]
+Status = Literal["correct", "partial", "incorrect", "missing", "error", "review"]
+#: Every status; "review": a written answer the grader could not find or read with confidence,
+#: left to a person and never scored automatically.
+STATUSES: tuple[Status, ...] = ("correct", "partial", "incorrect", "missing", "error", "review")
 
 #: Where a case comes from: the fixed few of `grader check`, a student's own hidden draw, the
 #: stress set of PROBLEMS.md, a neighbour probe for sensitivity explanations, a shrink candidate.
@@ -55,12 +58,14 @@ class Submission:
     student_id: str
     path: Path  # the entry in the submissions folder (a file or a folder)
     entry: Path | None  # the file that is graded (None when unreadable)
-    kind: Literal["module", "notebook"] | None
+    kind: Literal["module", "notebook", "write-up"] | None
     units: tuple[SourceUnit, ...]  # run in order in the sandbox
     texts: tuple[str, ...]  # markdown / prose of the submission, for manual items
     notes: tuple[str, ...]  # what was graded and what was changed ("removed %matplotlib")
     digest: str  # sha256 over every file read: the gradebook regrades when it changes
     error: ExecutionError | None = None
+    #: Where each of `texts` came from ("homework-writeup.md", "cell 3"), for formula answers.
+    text_names: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- cases
@@ -277,6 +282,19 @@ class FailingCase:
 
 
 @dataclass(frozen=True)
+class FormulaEvidence:
+    """A written answer as the grader read it, shown beside the verdict."""
+
+    where: str  # "homework-writeup.md line 17" (each labelled piece)
+    raw: str  # the span as written
+    reading: str  # the text the grammar read, after normalisation
+    mathml: str  # the reading as MathML, from the grader's own parse tree
+    notes: tuple[str, ...] = ()  # every liberty taken ("read f as k", "dropped the trailing text ...")
+    lossy: bool = False  # a liberty was a guess
+    reason: str = ""  # why a person must decide ("review"), or "" when it was graded
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The grade of one problem for one student."""
 
@@ -295,6 +313,7 @@ class Verdict:
     failing: tuple[FailingCase, ...] = ()
     notes: tuple[str, ...] = ()
     cluster_key: str | None = None
+    formula: FormulaEvidence | None = None  # set when the answer graded is a written formula
 
 
 @dataclass(frozen=True)
@@ -325,7 +344,7 @@ class SubmissionResult:
 
     @property
     def total(self) -> float:
-        automatic = sum(verdict.score for verdict in self.verdicts)
+        automatic = sum(verdict.score for verdict in self.verdicts if verdict.status != "review")
         return automatic + sum(item.score or 0.0 for item in self.manual)
 
     @property

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from grader import cases, checking, diagnosis, scoring
 from grader.errors import UsageError
+from grader.formulas import grading as formulas
 from grader.models import (
-    CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
-    Submission, SubmissionResult, Value, Verdict,
+    CallPlan, Case, Diagnosis, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
+    ProblemOutcome, Submission, SubmissionResult, Value, Verdict,
 )
 from grader.rubric import ManualRubric, ProblemRubric, Rubric, load_rubric
 from grader.sandbox import Sandbox
@@ -97,19 +98,31 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     (`bundle`: the public bundle they came from, which replay commands then name)."""
     if submission.error is not None:
         return unreadable_result(submission, policies, keys, manual, submission.error)
-    report: ExecutionReport = sandbox.execute(submission, call_plans(keys, device))
+    if submission.units:
+        report: ExecutionReport = sandbox.execute(submission, call_plans(keys, device))
+    else:  # a write-up with no code: nothing to run, every answer is a formula
+        report = ExecutionReport({key.problem_id: ProblemOutcome(key.problem_id, None, ()) for key in keys})
     if report.load_error is not None:
         # The code never finished loading (a hang, an exit, a syntax error): no function was
         # even looked for, so every problem is that error, not "missing".
         result = unreadable_result(submission, policies, keys, manual, report.load_error)
         return replace(result, stdout=report.stdout, stderr=report.stderr, isolation=report.isolation)
     outcomes = [report.outcomes[key.problem_id] for key in keys]
+    # Second source of answers: formulas in the write-up, where no code answered (or the
+    # rubric prefers the formula). Each replaces the code's outcome and is graded alike.
+    formula_keys = [key for policy, key, outcome in zip(policies, keys, outcomes) if formulas.wanted(policy.formula, outcome)]
+    written = formulas.read_written(submission, {policy.problem_id: policy.formula for policy in policies},
+                                    formula_keys) if formula_keys and submission.texts else {}
+    keys = [formulas.formula_key(key) if key.problem_id in written else key for key in keys]
+    outcomes = [written[key.problem_id].outcome or outcome if key.problem_id in written else outcome
+                for key, outcome in zip(keys, outcomes)]
     checks = [checking.check(key, outcome) for key, outcome in zip(keys, outcomes)]
     findings = [diagnosis.diagnose(key, check) for key, check in zip(keys, checks)]
     wrong = [(key, check) for key, check, outcome in zip(keys, checks, outcomes)
-             if outcome.error is None and check.passed < check.total]
+             if outcome.error is None and check.passed < check.total and key.problem_id not in written]
     shrunk = shrink(wrong) if shrink is not None and wrong else {}
     verdicts = tuple(
+        written_verdict(policy, key, check, found, written[key.problem_id]) if key.problem_id in written else
         scoring.score(policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
                       student=str(submission.path), bundle=str(bundle) if bundle else None)
         for policy, key, check, found, outcome in zip(policies, keys, checks, findings, outcomes)
@@ -125,6 +138,20 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
         isolation=report.isolation,
         digest=submission.digest,
     )
+
+
+def written_verdict(policy: ProblemRubric, key: ProblemKey, check: ProblemCheck, found: Diagnosis,
+                    answer: formulas.WrittenAnswer) -> Verdict:
+    """A formula's verdict: scored like code, or `review` when it could not be read with confidence."""
+    if answer.outcome is None:
+        return formulas.review_verdict(key, policy.points, answer.evidence)
+    doubtful = formulas.needs_review(answer.evidence, check, found)
+    if doubtful is not None:
+        return formulas.review_verdict(key, policy.points, doubtful)
+    verdict = scoring.score(policy, key, check, found, answer.outcome, student="", bundle=None)
+    # A formula has no replay command: its failing cases are shown without one.
+    failing = tuple(replace(case, replay="") for case in verdict.failing)
+    return formulas.with_evidence(replace(verdict, failing=failing), answer.evidence)
 
 
 class Grader:

@@ -19,6 +19,7 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 
 from grader.errors import RubricError, did_you_mean
+from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, with_overrides
 from grader.models import Limits
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 from reference.problem import Conventions, Domain
@@ -58,6 +59,8 @@ class ProblemRubric:
     error_credit: float = 0.0
     #: Fraction of the points when the answer is right but a note applies (integral float).
     note_credit: float = 1.0
+    #: How a written (formula) answer is found and read; None: the problem takes code only.
+    formula: FormulaSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,28 @@ def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> Prob
         unexplained_credit=table.number("unexplained_credit", 0.0, 0.0, 1.0),
         error_credit=table.number("error_credit", 0.0, 0.0, 1.0),
         note_credit=table.number("note_credit", 1.0, 0.0, 1.0),
+        formula=_formula(table, problem.id),
     )
     if not rubric.function.isidentifier():
         raise table.fail("function", f"{rubric.function!r} is not a Python function name")
     table.finish()
     return rubric if enabled else None
+
+
+def _formula(table: RubricTable, problem_id: str) -> FormulaSettings | None:
+    """The problem's formula settings: defaults (grader/formulas/problems.toml) + [.formula]."""
+    defaults = default_settings(problem_id)
+    data = table.data.get("formula") if isinstance(table.data, dict) else None
+    table.used.add("formula")
+    if data is None:
+        return defaults
+    if not isinstance(data, dict) or defaults is None:
+        raise table.fail("formula", "a table of formula settings" if defaults is None else "not a table",
+                         hint=f"{problem_id} has no formula answer" if defaults is None else "")
+    try:
+        return with_overrides(defaults, data)
+    except SettingsError as error:
+        raise table.fail(f"formula.{error.key}", str(error)) from None
 
 
 def _manual(table: RubricTable, item_id: str) -> ManualRubric:

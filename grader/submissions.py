@@ -27,6 +27,8 @@ INTERFACE_NAMES = frozenset({
     "mlp_params", "count_mlp_params", "cnn_params", "count_cnn_params", "build_cnn", "softmax",
     "softmax_jacobian", "softmax_grad", "cross_entropy_grad", "ce_grad", "cross_entropy_gradient"})
 CODE_SUFFIXES = (".py", ".ipynb")
+#: A write-up: its formulas are the answers (grader/formulas); no code runs.
+WRITE_UP_SUFFIXES = (".md",)
 IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 #: Cell magics whose body is Python (kept); any other `%%` cell (bash, html, writefile) is dropped.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
@@ -65,7 +67,7 @@ def student_id(entry: Path) -> str:
     """The entry's name without its suffix for a file; a symbolic link is named without
     following it (its target may be any file on the machine, or nothing)."""
     if entry.is_symlink():
-        return entry.stem if entry.suffix in CODE_SUFFIXES else entry.name
+        return entry.stem if entry.suffix in CODE_SUFFIXES + WRITE_UP_SUFFIXES else entry.name
     return entry.stem if entry.is_file() else entry.name
 
 
@@ -208,7 +210,9 @@ def read_file(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[str,
         return "notebook", units, texts, notes
     if path.suffix == ".py":
         return "module", [SourceUnit(path.name, read_text(path, max_bytes, digest))], [], []
-    raise ValueError(f"{path.name} is neither a Python module (.py) nor a notebook (.ipynb)")
+    if path.suffix.lower() in WRITE_UP_SUFFIXES:
+        return "write-up", [], [read_text(path, max_bytes, digest)], []
+    raise ValueError(f"{path.name} is neither a Python module (.py), a notebook (.ipynb) nor a write-up (.md)")
 
 
 def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] = INTERFACE_NAMES) -> Submission:
@@ -226,8 +230,9 @@ def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] 
             kind, units, texts, notes = read_file(entry, max_bytes, digest)
             notes = [f"graded {entry.name}"] + notes
             graded = entry
+            names = [entry.name] * len(texts) if kind == "write-up" else [f"markdown cell {n}" for n in range(1, len(texts) + 1)]
         elif entry.is_dir():
-            graded, kind, units, texts, notes = load_folder(entry, max_bytes, digest, interface)
+            graded, kind, units, texts, notes, names = load_folder(entry, max_bytes, digest, interface)
         else:
             return unreadable(entry, f"{entry.name} is neither a file nor a folder")
     except (OSError, ValueError) as error:
@@ -237,7 +242,7 @@ def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] 
                           "array in 100,000 brackets, an expression of 200,000 terms)", digest.hexdigest())
     return Submission(student_id=student_id(entry), path=entry, entry=graded, kind=kind,  # type: ignore[arg-type]
                       units=tuple(units), texts=capped_texts(texts), notes=capped_notes(notes),
-                      digest=digest.hexdigest())
+                      digest=digest.hexdigest(), text_names=tuple(names[:len(capped_texts(texts))]))
 
 
 #: Written text kept per submission (markdown cells, .md and .txt files), and notes about it.
@@ -273,6 +278,7 @@ def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface
     notes: list[str] = []
     candidates = []
     texts: list[str] = []
+    text_names: list[str] = []
     total = 0
     for path in files:
         relative = path.relative_to(folder)
@@ -290,14 +296,19 @@ def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface
         elif path.suffix.lower() in (".md", ".txt"):
             try:
                 texts.append(read_text(path, max_bytes, digest))
+                text_names.append(str(relative))
             except ValueError as error:
                 notes.append(f"ignored {relative}: {error}")
         else:
             digest.update(str(relative).encode() + b"\0" + path.read_bytes())
+    if not candidates and any(name.lower().endswith(WRITE_UP_SUFFIXES) for name in text_names):
+        notes.insert(0, "graded the write-up " + ", ".join(text_names) + " (no .py or .ipynb file)")
+        return folder, "write-up", [], texts, notes, text_names
     if not candidates:
         raise ValueError(f"folder {folder.name} holds no readable .py or .ipynb file")
     candidates.sort(key=lambda candidate: candidate[:2])
     score, graded_name, path, kind, units, cell_texts, cell_notes = candidates[0]
     others = ", ".join(str(candidate[1]) for candidate in candidates[1:])
     notes.insert(0, f"graded {graded_name} (defines {-score} interface function(s))" + (f"; ignored {others}" if others else ""))
-    return path, kind, units, cell_texts + texts, notes + cell_notes
+    cell_names = [f"{graded_name} markdown cell {n}" for n in range(1, len(cell_texts) + 1)]
+    return path, kind, units, cell_texts + texts, notes + cell_notes, cell_names + text_names

@@ -1,0 +1,121 @@
+"""Grade written answers like code: the formula's values on the student's own cases become a
+`ProblemOutcome`, so checking, diagnosis and scoring are the code's own; what cannot be found
+or read with confidence becomes a `review` verdict for a person, never a guessed zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from grader.formulas.finding import Found, find
+from grader.formulas.settings import FormulaSettings
+from grader.formulas.worker import plain_case, run_jobs, spec_data
+from grader.models import (CallResult, Diagnosis, ExecutionError, FormulaEvidence, ProblemCheck, ProblemKey,
+                           ProblemOutcome, Submission, Verdict)
+
+#: Misconceptions about floating-point code, which an exact or 50-digit formula cannot make.
+CODE_ONLY_MISCONCEPTIONS = frozenset({"naive-exp-overflow"})
+#: What a formula answer is called where code answers name their function.
+FORMULA_FUNCTION = "written formula"
+
+
+@dataclass(frozen=True)
+class WrittenAnswer:
+    """A problem's formula: its outcome on the cases (None: a person must decide) and evidence."""
+
+    outcome: ProblemOutcome | None
+    evidence: FormulaEvidence
+
+
+def wanted(settings: FormulaSettings | None, outcome: ProblemOutcome | None) -> bool:
+    """Whether the formula counts for a problem: no code answered it, or the rubric prefers it."""
+    if settings is None:
+        return False
+    return outcome is None or outcome.function_used is None or settings.prefer == "formula"
+
+
+def read_written(submission: Submission, settings: Mapping[str, FormulaSettings | None],
+                 keys: Sequence[ProblemKey]) -> dict[str, WrittenAnswer]:
+    """Find, read and evaluate the written answers of the problems in `keys` (one bounded
+    worker process for all of them). A problem whose section is missing from a submission
+    that also has code is left out: its verdict stays the code's ("missing")."""
+    headings = [item.heading for item in settings.values() if item is not None]
+    names = submission.text_names or tuple(f"text {index + 1}" for index in range(len(submission.texts)))
+    found: dict[str, Found] = {}
+    jobs = []
+    for key in keys:
+        problem_settings = settings.get(key.problem_id)
+        if problem_settings is None:
+            continue
+        answer = find(problem_settings, submission.texts, names, headings)
+        if not answer.pieces and not answer.section_found and submission.units:
+            continue
+        found[key.problem_id] = answer
+        if answer.pieces:
+            jobs.append({"problem_id": key.problem_id, "pieces": [piece.raw for piece in answer.pieces],
+                         "spec": spec_data(problem_settings.spec),
+                         "cases": [plain_case(case.arguments) for case in key.cases]})
+    results = run_jobs(jobs) if jobs else {}
+    answers = {}
+    for key in keys:
+        answer = found.get(key.problem_id)
+        if answer is None:
+            continue
+        answers[key.problem_id] = written_answer(key, answer, results.get(key.problem_id))
+    return answers
+
+
+def written_answer(key: ProblemKey, found: Found, result: Mapping[str, object] | None) -> WrittenAnswer:
+    raw = "\n".join(f"{piece.label}: {piece.raw}" if piece.label else piece.raw for piece in found.pieces)
+    if result is None:
+        evidence = FormulaEvidence(where=found.where, raw=raw, reading="", mathml="",
+                                   reason=found.reason or "no formula was found for this problem")
+        return WrittenAnswer(None, evidence)
+    notes = tuple(text for text, _ in result["notes"])  # type: ignore[attr-defined]
+    lossy = any(flag for _, flag in result["notes"])  # type: ignore[attr-defined]
+    evidence = FormulaEvidence(where=found.where, raw=raw, reading=str(result["text"]), mathml=str(result["mathml"]),
+                               notes=notes, lossy=lossy, reason=str(result["failure"] or ""))
+    if result["failure"]:
+        return WrittenAnswer(None, evidence)
+    calls = []
+    for value in result["values"]:  # type: ignore[attr-defined]
+        if "error" in value:
+            calls.append(CallResult(error=ExecutionError("invalid-output", f"the formula has no value here: {value['error']}")))
+        elif key.kind == "count":
+            calls.append(CallResult(value=value["value"]))
+        else:
+            calls.append(CallResult(value=np.asarray(value["value"], dtype=np.float64)))
+    return WrittenAnswer(ProblemOutcome(key.problem_id, FORMULA_FUNCTION, tuple(calls)), evidence)
+
+
+def formula_key(key: ProblemKey) -> ProblemKey:
+    """`key` without the misconception combinations a formula cannot make (float overflow)."""
+    keep = [index for index, combination in enumerate(key.combinations)
+            if not CODE_ONLY_MISCONCEPTIONS.intersection(combination)]
+    if len(keep) == len(key.combinations):
+        return key
+    outputs = key.variant_outputs
+    kept = np.asarray(outputs)[keep] if isinstance(outputs, np.ndarray) else [outputs[index] for index in keep]  # type: ignore[index]
+    return replace(key, combinations=tuple(key.combinations[index] for index in keep), variant_outputs=kept)
+
+
+def needs_review(evidence: FormulaEvidence, check: ProblemCheck, diagnosis: Diagnosis) -> FormulaEvidence | None:
+    """A lossy reading that matches neither the answer nor a catalogued mistake goes to a person."""
+    if not evidence.lossy or check.passed == check.total or diagnosis.misconceptions:
+        return None
+    return replace(evidence, reason="the reading needed a guess (" + "; ".join(evidence.notes) +
+                   ") and matches neither the answer nor a known mistake")
+
+
+def review_verdict(key: ProblemKey, points: float, evidence: FormulaEvidence) -> Verdict:
+    """A problem a person must grade: no score, the raw text, the reason and the best reading."""
+    return Verdict(problem_id=key.problem_id, title=key.title, status="review", score=0.0, max_score=points,
+                   function=FORMULA_FUNCTION, explanation=f"needs review: {evidence.reason}",
+                   notes=evidence.notes, formula=evidence)
+
+
+def with_evidence(verdict: Verdict, evidence: FormulaEvidence) -> Verdict:
+    return replace(verdict, formula=evidence, notes=tuple(verdict.notes) + tuple(evidence.notes))
