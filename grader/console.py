@@ -18,7 +18,7 @@ from grader.models import SubmissionResult
 from grader.reports import exports
 from grader.runs import CheckOutcome, Progress, RunOutcome
 
-STATUSES = ("correct", "partial", "incorrect", "missing", "error")
+STATUSES = ("correct", "partial", "incorrect", "missing", "error", "review")
 
 def not_a_workflow_command(text: str) -> str:
     """Each line behind "| ": in GitHub's log a line starting with "::" (or "##[") is a command,

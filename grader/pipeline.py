@@ -110,10 +110,11 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     outcomes = [report.outcomes[key.problem_id] for key in keys]
     # Second source of answers: formulas in the write-up, where no code answered (or the
     # rubric prefers the formula). Each replaces the code's outcome and is graded alike.
-    formula_keys = [key for policy, key, outcome in zip(policies, keys, outcomes) if formulas.wanted(policy.formula, outcome)]
+    formula_keys = {key.problem_id: formulas.formula_key(key) for policy, key, outcome in zip(policies, keys, outcomes)
+                    if formulas.wanted(policy.formula, outcome)}
     written = formulas.read_written(submission, {policy.problem_id: policy.formula for policy in policies},
-                                    formula_keys) if formula_keys and submission.texts else {}
-    keys = [formulas.formula_key(key) if key.problem_id in written else key for key in keys]
+                                    list(formula_keys.values())) if formula_keys and submission.texts else {}
+    keys = [formula_keys[key.problem_id] if key.problem_id in written else key for key in keys]
     outcomes = [written[key.problem_id].outcome or outcome if key.problem_id in written else outcome
                 for key, outcome in zip(keys, outcomes)]
     checks = [checking.check(key, outcome) for key, outcome in zip(keys, outcomes)]

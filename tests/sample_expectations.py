@@ -100,6 +100,9 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
     # the seed write-up, as a notebook and as a folder (markdown + solution.py)
     "write_up_student": _WRITE_UP,
     "write_up_student_folder": _WRITE_UP,
+    # The same write-up as markdown alone, graded from its formulas (grader/formulas): no
+    # code, so no float overflow; 3(a)'s `\sum_{i=1}^k e^{Z_k}` is read as a sum over k.
+    "write_up_markdown_only": _student(p1=_WRITE_UP["p1"], p2=_WRITE_UP["p2"]),
     **_SINGLE_MISTAKES,
     # several catalogued mistakes at once
     "combo_p1_forgot_every_bias": _student(

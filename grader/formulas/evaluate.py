@@ -38,7 +38,7 @@ Matrix = list[list[mpmath.mpf]]
 class Evaluator:
     """Evaluates one tree on one case; `steps` counts the work done."""
 
-    def __init__(self, symbols: Mapping[str, object], vectors: Mapping[str, Sequence[mpmath.mpf]]) -> None:
+    def __init__(self, symbols: Mapping[str, int], vectors: Mapping[str, Sequence[mpmath.mpf]]) -> None:
         self.symbols = symbols
         self.vectors = vectors
         self.indices: dict[str, int] = {}
@@ -56,7 +56,7 @@ class Evaluator:
         if isinstance(node, nodes.Number):
             return Fraction(node.value)
         if isinstance(node, nodes.Symbol):
-            return Fraction(self.symbols[node.name])  # type: ignore[arg-type]
+            return Fraction(self.symbols[node.name])
         if isinstance(node, nodes.Index):
             if node.name in self.indices:
                 return Fraction(self.indices[node.name])
@@ -82,9 +82,9 @@ class Evaluator:
             if argument.denominator != 1 or not 0 <= argument <= MAX_FACTORIAL:
                 raise FormulaError(f"a factorial of {describe_number(argument)}; factorials beyond {MAX_FACTORIAL:,}! are not computed")
             result = Fraction(1)
-            for factor in range(2, int(argument) + 1):
+            for multiplier in range(2, int(argument) + 1):
                 self.step()
-                result = capped(result * factor)
+                result = capped(result * multiplier)
             return result
         if isinstance(node, nodes.Sum):
             return self.count_sum(node)
@@ -112,7 +112,7 @@ class Evaluator:
         if isinstance(node, nodes.Symbol):
             if node.name in self.vectors:
                 return [[element] for element in self.vectors[node.name]]
-            return mpmath.mpf(self.symbols[node.name])  # type: ignore[arg-type]
+            return mpmath.mpf(self.symbols[node.name])
         if isinstance(node, (nodes.Index, nodes.Indexed)):
             return self.element(node)
         if isinstance(node, nodes.Add):

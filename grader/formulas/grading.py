@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import re
+
 import numpy as np
 
 from grader.formulas.finding import Found, find
@@ -18,6 +20,10 @@ from grader.models import (CallResult, Diagnosis, ExecutionError, FormulaEvidenc
 
 #: Misconceptions about floating-point code, which an exact or 50-digit formula cannot make.
 CODE_ONLY_MISCONCEPTIONS = frozenset({"naive-exp-overflow"})
+#: The only MathML the report accepts from the worker: its own elements and escaped text. The
+#: worker reads hostile input; were it ever subverted, markup beyond this would be dropped.
+SAFE_MATHML = re.compile(r'(?:</?(?:math|mrow|mi|mn|mo|msub|msup|mfrac|munderover|mtable|mtr|mtd|mtext)'
+                         r'(?: display="block")?>|[^<>&"]|&(?:amp|lt|gt|quot|#x27);)*')
 #: What a formula answer is called where code answers name their function.
 FORMULA_FUNCTION = "written formula"
 
@@ -61,10 +67,9 @@ def read_written(submission: Submission, settings: Mapping[str, FormulaSettings 
     results = run_jobs(jobs) if jobs else {}
     answers = {}
     for key in keys:
-        answer = found.get(key.problem_id)
-        if answer is None:
-            continue
-        answers[key.problem_id] = written_answer(key, answer, results.get(key.problem_id))
+        located = found.get(key.problem_id)
+        if located is not None:
+            answers[key.problem_id] = written_answer(key, located, results.get(key.problem_id))
     return answers
 
 
@@ -76,7 +81,9 @@ def written_answer(key: ProblemKey, found: Found, result: Mapping[str, object] |
         return WrittenAnswer(None, evidence)
     notes = tuple(text for text, _ in result["notes"])  # type: ignore[attr-defined]
     lossy = any(flag for _, flag in result["notes"])  # type: ignore[attr-defined]
-    evidence = FormulaEvidence(where=found.where, raw=raw, reading=str(result["text"]), mathml=str(result["mathml"]),
+    mathml = str(result["mathml"])
+    evidence = FormulaEvidence(where=found.where, raw=raw, reading=str(result["text"]),
+                               mathml=mathml if SAFE_MATHML.fullmatch(mathml) else "",
                                notes=notes, lossy=lossy, reason=str(result["failure"] or ""))
     if result["failure"]:
         return WrittenAnswer(None, evidence)
@@ -92,14 +99,23 @@ def written_answer(key: ProblemKey, found: Found, result: Mapping[str, object] |
 
 
 def formula_key(key: ProblemKey) -> ProblemKey:
-    """`key` without the misconception combinations a formula cannot make (float overflow)."""
+    """`key` for a formula: without the combinations a formula cannot make (float overflow) and,
+    for arrays, without the cases where a catalogued variant is not finite in float64 (-y/p is
+    NaN where p underflows to 0; the formula, evaluated to 50 digits, is a number there)."""
     keep = [index for index, combination in enumerate(key.combinations)
             if not CODE_ONLY_MISCONCEPTIONS.intersection(combination)]
-    if len(keep) == len(key.combinations):
-        return key
     outputs = key.variant_outputs
-    kept = np.asarray(outputs)[keep] if isinstance(outputs, np.ndarray) else [outputs[index] for index in keep]  # type: ignore[index]
-    return replace(key, combinations=tuple(key.combinations[index] for index in keep), variant_outputs=kept)
+    if key.kind != "array":
+        if len(keep) == len(key.combinations):
+            return key
+        return replace(key, combinations=tuple(key.combinations[index] for index in keep),
+                       variant_outputs=np.asarray(outputs)[keep])
+    variants = [outputs[index] for index in keep]  # type: ignore[index]
+    finite = [case for case in range(len(key.cases))
+              if all(np.isfinite(np.asarray(variant[case])).all() for variant in variants)]
+    return replace(key, combinations=tuple(key.combinations[index] for index in keep),
+                   cases=tuple(key.cases[case] for case in finite), expected=tuple(key.expected[case] for case in finite),
+                   variant_outputs=[[variant[case] for case in finite] for variant in variants])
 
 
 def needs_review(evidence: FormulaEvidence, check: ProblemCheck, diagnosis: Diagnosis) -> FormulaEvidence | None:

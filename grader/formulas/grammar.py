@@ -30,6 +30,7 @@ GRAMMAR = r"""
 
 ?product: plain
         | plain bigsum        -> multiply
+        | plain "/" bigsum    -> divide
         | bigsum
 
 ?plain: plain TIMES factor    -> multiply
@@ -52,6 +53,7 @@ upper: "^" sup
      | "{" expr "}"
      | FRAC "{" expr "}" "{" expr "}"   -> fraction
      | fname atom             -> function
+     | fname bigsum           -> function
      | DELTA sub              -> delta
      | DELTA WORD             -> delta_word
      | cases
@@ -123,7 +125,7 @@ class FormulaError(Exception):
 #: Bounds checked before and after parsing (research/formulas.md: a page-long answer is ~2,000
 #: characters, 30 brackets deep at most; 5,000-deep brackets recursed the prototype to death).
 MAX_DEPTH = 40
-MAX_NODES = 2_000
+MAX_NODES = 1_000
 MAX_LITERAL_DIGITS = 30
 
 
@@ -162,18 +164,21 @@ class Builder(lark.Transformer[lark.Token, Node]):
             return self.number([item]) if item.type == "NUMBER" else nodes.Word(str(item))
         return item  # type: ignore[return-value]
 
+    # Chains are flattened (a + b + c is one Add of three terms): 900 terms stay one level deep.
     def add(self, items: list[Node]) -> Node:
-        return nodes.Add((items[0], items[1]))
+        left = items[0].terms if isinstance(items[0], nodes.Add) else (items[0],)
+        return nodes.Add(left + (items[1],))
 
     def subtract(self, items: list[Node]) -> Node:
-        return nodes.Add((items[0], nodes.Negate(items[1])))
+        return self.add([items[0], nodes.Negate(items[1])])
 
     def negate(self, items: list[Node]) -> Node:
         return nodes.Negate(items[0])
 
     def multiply(self, items: list[object]) -> Node:
         factors = [item for item in items if not isinstance(item, lark.Token)]
-        return nodes.Multiply(tuple(factors))  # type: ignore[arg-type]
+        left = factors[0].factors if isinstance(factors[0], nodes.Multiply) else (factors[0],)  # type: ignore[union-attr]
+        return nodes.Multiply(left + tuple(factors[1:]))  # type: ignore[arg-type, operator]
 
     def divide(self, items: list[Node]) -> Node:
         return nodes.Divide(items[0], items[1])
@@ -202,7 +207,7 @@ class Builder(lark.Transformer[lark.Token, Node]):
         if isinstance(indices, nodes.Multiply) and len(indices.factors) == 2:
             return nodes.Delta(*indices.factors)
         if isinstance(indices, nodes.Word) and indices.superscript is None:
-            return self.delta_word([items[0], lark.Token("WORD", indices.text)])
+            return self.delta_word([lark.Token("DELTA", "\\delta"), lark.Token("WORD", indices.text)])
         raise FormulaError("a Kronecker delta needs two indices, as in \\delta_{ik}")
 
     def delta_word(self, items: list[lark.Token]) -> Node:
@@ -267,7 +272,9 @@ class Builder(lark.Transformer[lark.Token, Node]):
 
 @lru_cache(maxsize=1)
 def parser() -> lark.Lark:
-    return lark.Lark(GRAMMAR, parser="lalr", maybe_placeholders=False)
+    # The tree is built while parsing (LALR reductions), not by a recursive walk afterwards: a
+    # chain of 700 subtractions is 700 levels of parse tree, past Python's recursion limit.
+    return lark.Lark(GRAMMAR, parser="lalr", maybe_placeholders=False, transformer=Builder())
 
 
 def parse(text: str) -> Node:
@@ -278,9 +285,10 @@ def parse(text: str) -> Node:
         raise FormulaError("no formula was written here")
     check_depth(text)
     try:
-        tree = parser().parse(text)
+        result: Node = parser().parse(text)  # type: ignore[assignment]
     except lark.exceptions.UnexpectedCharacters as error:
-        raise FormulaError(f"cannot read {text[error.pos_in_stream:error.pos_in_stream + 12]!r} "
+        position = error.pos_in_stream or 0
+        raise FormulaError(f"cannot read {text[position:position + 12]!r} "
                            f"(character {error.column})") from None
     except lark.exceptions.UnexpectedToken as error:
         token = error.token
@@ -288,12 +296,6 @@ def parse(text: str) -> Node:
         raise FormulaError(f"did not expect {shown} at character {token.column}") from None
     except lark.exceptions.UnexpectedInput as error:
         raise FormulaError(f"cannot read the formula: {str(error).splitlines()[0][:80]}") from None
-    try:
-        result = Builder().transform(tree)
-    except lark.exceptions.VisitError as error:
-        if isinstance(error.orig_exc, FormulaError):
-            raise error.orig_exc from None
-        raise
     count = nodes.node_count(result)
     if count > MAX_NODES:
         raise FormulaError(f"the formula has {count:,} parts; formulas over {MAX_NODES:,} are not read")

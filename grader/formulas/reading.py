@@ -46,6 +46,8 @@ def read(raw: str | Sequence[str], spec: Spec) -> Reading:
     tree, mapping_notes = map_symbols(parse(text), spec)
     notes += mapping_notes
     if spec.arrays:
+        if isinstance(tree, nodes.Matrix) and not any(row == (nodes.Dots(),) for row in tree.rows):
+            notes.append(Note(f"the array is written out for K = {len(tree.rows)} only", lossy=True))
         tree = vector_template(tree, notes)
         tree = rebind_sums(tree, notes)
     free = tuple(free_indices(tree))
@@ -53,7 +55,7 @@ def read(raw: str | Sequence[str], spec: Spec) -> Reading:
     if len(free) > wanted:
         raise FormulaError(f"the answer has free indices {', '.join(free)}, but this problem's answer "
                            f"{'is a number' if wanted == 0 else f'has {wanted}'}")
-    return Reading(text, tree, free, tuple(notes))
+    return Reading(text, tree, free, tuple(dict.fromkeys(notes)))
 
 
 def substitute(node: Node, replacements: Mapping[object, Node]) -> Node:
@@ -116,12 +118,12 @@ def evaluate_case(reading: Reading, spec: Spec, arguments: Mapping[str, object])
     evaluator = Evaluator({"K": len(logits)}, vectors)
     size = len(logits)
     if not reading.free:
-        value = evaluator.value(reading.tree)
-        if not isinstance(value, list):
+        whole = evaluator.value(reading.tree)
+        if not isinstance(whole, list):
             if size != 1:
                 raise FormulaError("the answer is a single number, but this problem's answer is an array")
-            value = [[value]]
-        flat = [[float(element) for element in row] for row in value]
+            whole = [[whole]]
+        flat = [[float(element) for element in row] for row in whole]
         if spec.shape == "vector":
             if min(len(flat), len(flat[0])) != 1:
                 raise FormulaError("the answer is a matrix, but this problem's answer is a vector")

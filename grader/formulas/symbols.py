@@ -147,7 +147,9 @@ class Mapper:
             target = self.name(text)
             if target in self.spec.vectors:
                 return nodes.Indexed(target, self.index(subscript))  # type: ignore[arg-type]
-            raise FormulaError(f"{text}_{{{label or '...'}}} names nothing in this problem")
+            known = ", ".join(self.spec.variables or self.spec.vectors)
+            raise FormulaError(f"{text!r} (in {text}_{{{label or '...'}}}) is not a variable of this problem "
+                               f"(its variables: {known})")
         if text in self.bound:
             return nodes.Index(text)
         target = self.name(text)
@@ -168,10 +170,10 @@ class Mapper:
             power = nodes.Power(last, nodes.Number(int(lost.group(2)), lost.group(2)))  # type: ignore[arg-type]
             return nodes.Multiply(letters.factors[:-1] + (power,)) if isinstance(letters, nodes.Multiply) else power
         if len(text) > 1 and text.isalpha():
-            letters = [self.name(letter) for letter in text]
-            if all(letters):
-                self.note(f"read {text} as the product {'·'.join(letters)}")  # type: ignore[arg-type]
-                return nodes.Multiply(tuple(nodes.Symbol(letter) for letter in letters))  # type: ignore[arg-type]
+            names = [self.name(letter) for letter in text]
+            if all(names):
+                self.note(f"read {text} as the product {'·'.join(names)}")  # type: ignore[arg-type]
+                return nodes.Multiply(tuple(nodes.Symbol(name) for name in names))  # type: ignore[arg-type]
         known = ", ".join(self.spec.variables or self.spec.vectors)
         raise FormulaError(f"{text!r} is not a variable of this problem (its variables: {known})")
 

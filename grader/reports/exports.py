@@ -58,7 +58,9 @@ def write_grades_csv(summary: RunSummary, path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["student_id", *problem_ids, *manual_ids, "total", "max"])
         for result in summary.results:
-            scores = {verdict.problem_id: points(verdict.score) for verdict in result.verdicts}
+            # A problem awaiting review is "review", not a 0 that looks like a grade.
+            scores = {verdict.problem_id: "review" if verdict.status == "review" else points(verdict.score)
+                      for verdict in result.verdicts}
             # An item awaiting a person is an empty cell, not a 0 that looks like a grade.
             scores |= {item.item_id: "" if item.score is None else points(item.score) for item in result.manual}
             writer.writerow([
@@ -114,6 +116,7 @@ def write_gradescope_file(result: SubmissionResult, folder: Path, titles: Mappin
             "visibility": "visible",
         }
         for verdict in result.verdicts
+        if verdict.status != "review"  # not yet a grade: a person decides
     ]
     tests += [
         {"name": f"{item.item_id}: {item.title}", "score": item.score, "max_score": item.max_score,
@@ -123,6 +126,7 @@ def write_gradescope_file(result: SubmissionResult, folder: Path, titles: Mappin
         if item.score is not None  # an item awaiting a person is not yet a grade
     ]
     pending = [item.item_id for item in result.manual if item.score is None]
+    pending += [f"{verdict.problem_id} (a written formula needs review)" for verdict in result.verdicts if verdict.status == "review"]
     output = f"Awaiting a person: {', '.join(pending)}." if pending else ""
     if result.error is not None:
         output = f"{result.error.kind}: {result.error.message}\n{output}".strip()
@@ -140,7 +144,7 @@ def check_text(result: SubmissionResult, titles: Mapping[str, str] | None = None
     if result.error is not None:
         lines.append(f"  ✗ the submission could not be graded: {result.error.kind}: {result.error.message}")
     for verdict in result.verdicts:
-        mark = "✓" if verdict.status == "correct" else "✗"
+        mark = {"correct": "✓", "review": "?"}.get(verdict.status, "✗")
         cases = f", {verdict.passed}/{verdict.total} cases" if verdict.total else ""
         lines.append(
             f"{mark} {verdict.problem_id} {verdict.title}: {verdict.status}, "
@@ -175,13 +179,17 @@ def junit_xml(result: SubmissionResult, titles: Mapping[str, str] | None = None)
     suites = ElementTree.Element("testsuites")
     suite = ElementTree.SubElement(suites, "testsuite", {
         "name": _xml_text(result.student_id), "tests": str(len(result.verdicts)),
-        "failures": str(failures), "errors": str(errors), "skipped": "0",
+        "failures": str(failures), "errors": str(errors),
+        "skipped": str(sum(1 for verdict in result.verdicts if verdict.status == "review")),
     })
     for verdict in result.verdicts:
         case = ElementTree.SubElement(suite, "testcase", {
             "classname": "grader", "name": _xml_text(f"{verdict.problem_id} {verdict.title}"),
         })
         if verdict.status == "correct":
+            continue
+        if verdict.status == "review":
+            ElementTree.SubElement(case, "skipped", {"message": _xml_text(verdict.explanation or "needs review")})
             continue
         element = "error" if verdict.status == "error" else "failure"
         details = _verdict_lines(verdict, titles)

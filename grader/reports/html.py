@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from grader.errors import GraderError
 from grader.models import RunSummary, SubmissionResult
@@ -42,6 +43,8 @@ BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 def without_bidi_controls(value: object) -> object:
     """Every value a template prints, with bidi controls shown as \\uXXXX (numbers untouched)."""
+    if isinstance(value, Markup):  # a formula's MathML (grader/formulas/mathml.py): markup kept
+        return Markup(written_out(str(value), BIDI_CONTROLS))
     if isinstance(value, str):
         return written_out(value, BIDI_CONTROLS)
     return value

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from grader.errors import GradebookError, GraderError
-from grader.models import ExecutionError, FailingCase, ManualItem, RunSummary, SubmissionResult, Verdict
+from grader.models import (ExecutionError, FailingCase, FormulaEvidence, ManualItem, RunSummary, SubmissionResult,
+                           Verdict)
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _SUMMARY_KEYS = ("rubric", "seed", "submissions", "isolation", "warnings", "started", "device")
@@ -109,7 +110,23 @@ def verdict_to_data(verdict: Verdict) -> dict[str, Any]:
         "failing": [_failing_to_data(case) for case in verdict.failing],
         "notes": list(verdict.notes),
         "cluster": verdict.cluster_key,
+        "formula": _formula_to_data(verdict.formula),
     }
+
+
+def _formula_to_data(evidence: FormulaEvidence | None) -> dict[str, Any] | None:
+    if evidence is None:
+        return None
+    return {"where": evidence.where, "raw": evidence.raw, "reading": evidence.reading, "mathml": evidence.mathml,
+            "notes": list(evidence.notes), "lossy": evidence.lossy, "reason": evidence.reason}
+
+
+def _formula_from_data(data: Mapping[str, Any] | None) -> FormulaEvidence | None:
+    if not data:
+        return None
+    return FormulaEvidence(where=data.get("where", ""), raw=data.get("raw", ""), reading=data.get("reading", ""),
+                           mathml=data.get("mathml", ""), notes=tuple(data.get("notes", ())),
+                           lossy=bool(data.get("lossy", False)), reason=data.get("reason", ""))
 
 
 def verdict_from_data(data: Mapping[str, Any]) -> Verdict:
@@ -131,6 +148,7 @@ def verdict_from_data(data: Mapping[str, Any]) -> Verdict:
         failing=tuple(_failing_from_data(case) for case in data.get("failing", ())),
         notes=tuple(data.get("notes", ())),
         cluster_key=data.get("cluster"),
+        formula=_formula_from_data(data.get("formula")),
     )
 
 

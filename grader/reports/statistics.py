@@ -18,9 +18,9 @@ from grader.models import RunSummary, SubmissionResult, Verdict
 from grader.reports.charts import Histogram, RateChart, pass_rate_chart, score_histogram
 from grader.reports.formatting import percent, points
 
-STATUS_ORDER = ("correct", "partial", "incorrect", "missing", "error")
+STATUS_ORDER = ("correct", "partial", "incorrect", "missing", "error", "review")
 #: A symbol with every status, so a report never relies on colour alone (WCAG 1.4.1).
-STATUS_SYMBOLS = {"correct": "✓", "partial": "◐", "incorrect": "✗", "missing": "–", "error": "⚠"}
+STATUS_SYMBOLS = {"correct": "✓", "partial": "◐", "incorrect": "✗", "missing": "–", "error": "⚠", "review": "?"}
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,8 @@ def _problem_stats(problem_id: str, verdicts: Sequence[Verdict], class_size: int
         problem_id=problem_id,
         title=verdicts[0].title,
         max_text=points(verdicts[0].max_score),
-        mean_text=points(statistics.fmean(verdict.score for verdict in verdicts)),
+        # A verdict awaiting review has no score yet: it is left out of the mean, not a 0.
+        mean_text=points(statistics.fmean(scored)) if (scored := [v.score for v in verdicts if v.status != "review"]) else "–",
         counts=counts,
         pass_rate_text=percent(dict(counts)["correct"], class_size),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from markupsafe import Markup
+
 from grader.models import SubmissionResult, Verdict
 from grader.reports.formatting import OUTPUT_CAP, arguments_text, cap, percent, points, value_text
 from grader.reports.statistics import STATUS_SYMBOLS, misconception_title
@@ -19,6 +21,7 @@ STATUS_LABELS = {
     "incorrect": "Incorrect",
     "missing": "Missing",
     "error": "Did not run",
+    "review": "Needs review",
 }
 
 
@@ -44,6 +47,18 @@ class FailingRow:
 
 
 @dataclass(frozen=True)
+class FormulaView:
+    """A written answer side by side: the raw span, the reading as math, the notes, the verdict."""
+
+    where: str
+    raw: str
+    reading: str
+    mathml: Markup  # built by grader/formulas/mathml.py from its own tree, every text escaped
+    notes: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class ProblemView:
     """One problem of a student's page."""
 
@@ -61,6 +76,7 @@ class ProblemView:
     error_detail: str
     failing: tuple[FailingRow, ...]
     notes: tuple[str, ...]
+    formula: FormulaView | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,9 @@ class StudentPage:
 
 def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
     feedback = list(verdict.feedback) + [""] * (len(verdict.misconceptions) - len(verdict.feedback))
-    if verdict.function is None:
+    if verdict.formula is not None:
+        function_text = f"graded the written formula ({verdict.formula.where})"
+    elif verdict.function is None:
         function_text = "no function found"
     else:
         function_text = f"graded {verdict.function}()"
@@ -119,7 +137,10 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
                        case.tag, case.replay, case.shrunk)
             for case in verdict.failing
         ),
-        notes=tuple(verdict.notes),
+        notes=tuple(note for note in verdict.notes if verdict.formula is None or note not in verdict.formula.notes),
+        formula=None if verdict.formula is None else FormulaView(
+            where=verdict.formula.where, raw=verdict.formula.raw, reading=verdict.formula.reading,
+            mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes, reason=verdict.formula.reason),
     )
 
 
