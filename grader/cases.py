@@ -13,6 +13,7 @@ import numpy as np
 
 from grader.models import Case, CaseTag, CatalogEntry, ParameterInfo, ProblemKey, Value
 from grader.rubric import ProblemRubric
+from reference.closed_forms import closed_form
 from reference.problem import Arguments, Conventions, CountProblem, Domain, InvalidConfiguration, Problem
 
 #: How many draws per wanted hidden case before giving up on distinctness: a tiny domain
@@ -214,6 +215,7 @@ def make_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conve
         variant_outputs=outputs,
         catalog=catalog_entries(problem, problem_rubric),
         tolerance=tuple(problem_rubric.tolerance),  # type: ignore[arg-type]
+        closed_form=closed_form(problem.id, conventions),
     )
 
 

@@ -128,6 +128,8 @@ class ProblemKey:
     variant_outputs: object
     catalog: tuple[CatalogEntry, ...]
     tolerance: tuple[float, float] = (1e-6, 1e-9)
+    #: The answer as a formula (reference/closed_forms.py), for symbolic evidence; "" when none.
+    closed_form: str = ""
 
     def entry(self, misconception_id: str) -> CatalogEntry:
         return next(entry for entry in self.catalog if entry.id == misconception_id)
@@ -292,6 +294,7 @@ class FormulaEvidence:
     notes: tuple[str, ...] = ()  # every liberty taken ("read f as k", "dropped the trailing text ...")
     lossy: bool = False  # a liberty was a guess
     reason: str = ""  # why a person must decide ("review"), or "" when it was graded
+    symbolic: str = ""  # sympy's word on equality with the closed form (supporting evidence only)
 
 
 @dataclass(frozen=True)

@@ -330,3 +330,32 @@ def test_review_is_shown_distinctly_in_results_csv_and_dashboard(tmp_path: Path)
     assert "Needs review" in (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert result.total == 10.0  # the review problem is not scored
 
+
+
+def test_symbolic_equality_is_shown_as_evidence(tmp_path: Path) -> None:
+    """sympy's word beside the verdict: equal for a right formula, the difference for a wrong one."""
+    entry = tmp_path / "writer.md"
+    entry.write_text("# Problem 1\n\nFinal formula: $(3N^2+1)h + (L-2)(h^2+h) + (h+1)n$\n\n"
+                     "# Problem 3(b)\n\nFinal answer: $\\mathrm{diag}(p) - pp^T$\n", encoding="utf-8")
+    from grader.pipeline import Grader, Settings
+
+    with Grader(Settings(rubric_path=default_rubric_path(), only=("p1", "p3b"))) as grader:
+        p1, p3b = grader.grade(entry).verdicts
+    assert p1.misconceptions == ("input-as-layer",)
+    assert p1.formula is not None and "differs" in p1.formula.symbolic and "h*(h + 1)" in p1.formula.symbolic
+    assert p3b.status == "correct" and p3b.formula is not None
+    assert p3b.formula.symbolic == "sympy: equal to the answer's closed form"
+
+
+def test_no_written_answer_is_missing_beside_code_and_review_in_a_write_up(tmp_path: Path) -> None:
+    """A code submission's prose with no formula leaves the code's `missing`; a write-up that
+    never answers a problem goes to a person, with the reason."""
+    from grader.pipeline import Grader, Settings
+
+    with Grader(Settings(rubric_path=default_rubric_path(), only=("p2",))) as grader:
+        notebook = grader.grade(ROOT / "submissions" / "syntax_error_in_cell.ipynb").verdicts[0]
+        entry = tmp_path / "only_p1.md"
+        entry.write_text("# Problem 1\n\nFinal formula: $(3N^2+1)h$\n", encoding="utf-8")
+        write_up = grader.grade(entry).verdicts[0]
+    assert notebook.status == "missing"
+    assert write_up.status == "review" and "no heading" in write_up.formula.reason  # type: ignore[union-attr]

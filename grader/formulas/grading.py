@@ -24,6 +24,8 @@ CODE_ONLY_MISCONCEPTIONS = frozenset({"naive-exp-overflow"})
 #: worker reads hostile input; were it ever subverted, markup beyond this would be dropped.
 SAFE_MATHML = re.compile(r'(?:</?(?:math|mrow|mi|mn|mo|msub|msup|mfrac|munderover|mtable|mtr|mtd|mtext)'
                          r'(?: display="block")?>|[^<>&"]|&(?:amp|lt|gt|quot|#x27);)*')
+#: Wall-clock box of the symbolic comparison of one submission's formulas (supporting evidence).
+SYMBOLIC_SECONDS = 15.0
 #: What a formula answer is called where code answers name their function.
 FORMULA_FUNCTION = "written formula"
 
@@ -46,8 +48,9 @@ def wanted(settings: FormulaSettings | None, outcome: ProblemOutcome | None) -> 
 def read_written(submission: Submission, settings: Mapping[str, FormulaSettings | None],
                  keys: Sequence[ProblemKey]) -> dict[str, WrittenAnswer]:
     """Find, read and evaluate the written answers of the problems in `keys` (one bounded
-    worker process for all of them). A problem whose section is missing from a submission
-    that also has code is left out: its verdict stays the code's ("missing")."""
+    worker process for all of them). A problem with no written formula in a submission that
+    also has code is left out: its verdict stays the code's ("missing"); in a write-up alone it
+    is a `review` (a person looks for the answer)."""
     headings = [item.heading for item in settings.values() if item is not None]
     names = submission.text_names or tuple(f"text {index + 1}" for index in range(len(submission.texts)))
     found: dict[str, Found] = {}
@@ -57,14 +60,22 @@ def read_written(submission: Submission, settings: Mapping[str, FormulaSettings 
         if problem_settings is None:
             continue
         answer = find(problem_settings, submission.texts, names, headings)
-        if not answer.pieces and not answer.section_found and submission.units:
-            continue
+        if not answer.pieces and submission.units:
+            continue  # code with prose around it: no written answer here, the code's "missing" stands
         found[key.problem_id] = answer
         if answer.pieces:
             jobs.append({"problem_id": key.problem_id, "pieces": [piece.raw for piece in answer.pieces],
                          "spec": spec_data(problem_settings.spec),
                          "cases": [plain_case(case.arguments) for case in key.cases]})
     results = run_jobs(jobs) if jobs else {}
+    closed = {key.problem_id: key.closed_form for key in keys}
+    symbolic_jobs = [{"problem_id": job["problem_id"], "pieces": job["pieces"], "spec": job["spec"],
+                      "reference": closed[job["problem_id"]]}
+                     for job in jobs if closed[job["problem_id"]] and not (results.get(job["problem_id"]) or {}).get("failure")]
+    symbolic = run_jobs(symbolic_jobs, SYMBOLIC_SECONDS) if symbolic_jobs else {}
+    for problem_id, answer in symbolic.items():
+        if problem_id in results:
+            results[problem_id]["symbolic"] = answer.get("symbolic") or f"sympy: no verdict ({answer.get('failure')})"
     answers = {}
     for key in keys:
         located = found.get(key.problem_id)
@@ -84,7 +95,8 @@ def written_answer(key: ProblemKey, found: Found, result: Mapping[str, object] |
     mathml = str(result["mathml"])
     evidence = FormulaEvidence(where=found.where, raw=raw, reading=str(result["text"]),
                                mathml=mathml if SAFE_MATHML.fullmatch(mathml) else "",
-                               notes=notes, lossy=lossy, reason=str(result["failure"] or ""))
+                               notes=notes, lossy=lossy, reason=str(result["failure"] or ""),
+                               symbolic=str(result.get("symbolic", "")))
     if result["failure"]:
         return WrittenAnswer(None, evidence)
     calls = []

@@ -1,6 +1,8 @@
 """Read and evaluate formulas in a separate, bounded process that holds no answer key.
 
-The grader sends {"jobs": [{problem_id, pieces, spec, cases}]} on stdin; the worker answers
+The grader sends {"jobs": [{problem_id, pieces, spec, cases}]} on stdin (or, in a separate
+process, symbolic jobs {problem_id, pieces, spec, reference} that carry the published closed
+form and no case, so no process ever holds both cases and answers); the worker answers
 one JSON object per job. The process gets CPU, address-space, file-size and process-count
 rlimits before it reads a byte, and the grader kills it at a wall-clock limit: a formula
 that slips past the static guards (a pathological parse, a slow evaluation) costs its
@@ -46,6 +48,13 @@ def run_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
     spec = Spec(**{**job["spec"], "variables": tuple(job["spec"]["variables"]), "vectors": tuple(job["spec"]["vectors"])})
     answer: dict[str, Any] = {"problem_id": job["problem_id"], "failure": None, "text": "", "mathml": "", "notes": []}
+    if "reference" in job:  # a symbolic comparison: no cases are sent with it
+        from grader.formulas.symbolic import compare
+        try:
+            answer["symbolic"] = compare(read(job["pieces"], spec), read(job["reference"], spec), spec)
+        except (FormulaError, RecursionError) as error:
+            answer["symbolic"] = f"sympy: no symbolic comparison ({error})"
+        return answer
     try:
         reading = read(job["pieces"], spec)
         answer.update(text=reading.text, mathml=to_mathml(reading.tree),

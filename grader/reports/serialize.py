@@ -118,7 +118,8 @@ def _formula_to_data(evidence: FormulaEvidence | None) -> dict[str, Any] | None:
     if evidence is None:
         return None
     return {"where": evidence.where, "raw": evidence.raw, "reading": evidence.reading, "mathml": evidence.mathml,
-            "notes": list(evidence.notes), "lossy": evidence.lossy, "reason": evidence.reason}
+            "notes": list(evidence.notes), "lossy": evidence.lossy, "reason": evidence.reason,
+            "symbolic": evidence.symbolic}
 
 
 def _formula_from_data(data: Mapping[str, Any] | None) -> FormulaEvidence | None:
@@ -126,7 +127,8 @@ def _formula_from_data(data: Mapping[str, Any] | None) -> FormulaEvidence | None
         return None
     return FormulaEvidence(where=data.get("where", ""), raw=data.get("raw", ""), reading=data.get("reading", ""),
                            mathml=data.get("mathml", ""), notes=tuple(data.get("notes", ())),
-                           lossy=bool(data.get("lossy", False)), reason=data.get("reason", ""))
+                           lossy=bool(data.get("lossy", False)), reason=data.get("reason", ""),
+                           symbolic=data.get("symbolic", ""))
 
 
 def verdict_from_data(data: Mapping[str, Any]) -> Verdict:

@@ -56,6 +56,7 @@ class FormulaView:
     mathml: Markup  # built by grader/formulas/mathml.py from its own tree, every text escaped
     notes: tuple[str, ...]
     reason: str
+    symbolic: str
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
         notes=tuple(note for note in verdict.notes if verdict.formula is None or note not in verdict.formula.notes),
         formula=None if verdict.formula is None else FormulaView(
             where=verdict.formula.where, raw=verdict.formula.raw, reading=verdict.formula.reading,
-            mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes, reason=verdict.formula.reason),
+            mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes, reason=verdict.formula.reason,
+            symbolic=verdict.formula.symbolic),
     )
 
 
