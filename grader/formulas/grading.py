@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import re
 
@@ -54,7 +55,7 @@ def read_written(submission: Submission, settings: Mapping[str, FormulaSettings 
     headings = [item.heading for item in settings.values() if item is not None]
     names = submission.text_names or tuple(f"text {index + 1}" for index in range(len(submission.texts)))
     found: dict[str, Found] = {}
-    jobs = []
+    jobs: list[dict[str, Any]] = []
     for key in keys:
         problem_settings = settings.get(key.problem_id)
         if problem_settings is None:
@@ -73,9 +74,9 @@ def read_written(submission: Submission, settings: Mapping[str, FormulaSettings 
                       "reference": closed[job["problem_id"]]}
                      for job in jobs if closed[job["problem_id"]] and not (results.get(job["problem_id"]) or {}).get("failure")]
     symbolic = run_jobs(symbolic_jobs, SYMBOLIC_SECONDS) if symbolic_jobs else {}
-    for problem_id, answer in symbolic.items():
+    for problem_id, evidence in symbolic.items():
         if problem_id in results:
-            results[problem_id]["symbolic"] = answer.get("symbolic") or f"sympy: no verdict ({answer.get('failure')})"
+            results[problem_id]["symbolic"] = evidence.get("symbolic") or f"sympy: no verdict ({evidence.get('failure')})"
     answers = {}
     for key in keys:
         located = found.get(key.problem_id)
