@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from grader.errors import BundleError
+from grader.formulas.settings import default_settings
 from grader.models import Case, CatalogEntry, Limits, ParameterInfo, ProblemKey
 from grader.rubric import LIMIT_MAXIMUMS, CaseCounts, ManualRubric, MisconceptionPolicy, ProblemRubric, Rubric
 
@@ -136,6 +137,9 @@ def _decode_policy(data: dict[str, Any]) -> ProblemRubric:
         tolerance=(float(data["tolerance"][0]), float(data["tolerance"][1])),
         unexplained_credit=float(data["unexplained_credit"]), error_credit=float(data["error_credit"]),
         note_credit=float(data["note_credit"]),
+        # Formula answers are read with the default settings (no closed form travels in a
+        # bundle: it would hand students the answer).
+        formula=default_settings(data["problem_id"]),
     )
 
 
