@@ -19,7 +19,7 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 
 from grader.errors import RubricError, did_you_mean
-from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, with_overrides
+from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
 from grader.models import Limits
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 from reference.problem import Conventions, Domain
@@ -104,7 +104,8 @@ class Rubric:
             "seed": self.seed, "device": self.device, "digest": self.digest,
             "conventions": asdict(self.conventions), "limits": asdict(self.limits),
             "problems": [{**asdict(problem), "domain": {name: list(bounds) for name, bounds in problem.domain.items()},
-                          "aliases": list(problem.aliases), "tolerance": list(problem.tolerance)}
+                          "aliases": list(problem.aliases), "tolerance": list(problem.tolerance),
+                          "formula": settings_data(problem.formula)}
                          for problem in self.problems],
             "manual": [asdict(item) for item in self.manual],
             "total_points": self.total_points,

@@ -86,7 +86,7 @@ def test_dashboard_counts_mistakes_clusters_and_statuses() -> None:
     assert cluster.sentence == "2 students share this unexplained answer to p1."
     assert [student for student, _ in cluster.students] == ["dave", "erin"]
     p1 = board.problems[0]
-    assert dict(p1.counts) == {"correct": 4, "partial": 1, "incorrect": 2, "missing": 1, "error": 0}
+    assert dict(p1.counts) == {"correct": 4, "partial": 1, "incorrect": 2, "missing": 1, "error": 0, "review": 0}
     assert p1.pass_rate_text == "50%"
     assert sum(int(bar.value_text or 0) for bar in board.histogram.bars) == 8
     assert board.histogram.bars[0].value_text == "1"  # frank, unreadable, scored 0

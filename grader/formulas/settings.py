@@ -59,6 +59,17 @@ class SettingsError(ValueError):
         self.key = key
 
 
+def settings_data(settings: FormulaSettings | None) -> dict[str, Any] | None:
+    """The settings as JSON-ready data (results.json's rubric)."""
+    if settings is None:
+        return None
+    spec = settings.spec
+    return {"shape": spec.shape, "variables": list(spec.variables), "vectors": list(spec.vectors),
+            "aliases": dict(spec.aliases), "heading": settings.heading, "markers": list(settings.markers),
+            "pieces": [{"label": label, "marker": marker} for label, marker in settings.pieces],
+            "combine": settings.combine, "prefer": settings.prefer}
+
+
 def with_overrides(settings: FormulaSettings, table: dict[str, Any]) -> FormulaSettings:
     """`settings` with a rubric's `[problems.<id>.formula]` table applied; SettingsError if wrong."""
     known = {"heading", "markers", "pieces", "combine", "prefer", "aliases"}

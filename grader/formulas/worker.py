@@ -18,12 +18,15 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 #: Per worker process (a whole submission's formulas): CPU seconds, address space, wall clock.
 CPU_SECONDS = 10
 MEMORY_BYTES = 1 << 30
 WALL_SECONDS = 20.0
+#: The folder holding the `grader` package, for the worker's import path.
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def limit_process() -> None:
@@ -106,9 +109,12 @@ _LAST_FAILURE: dict[str, str] = {}
 
 
 def _run(jobs: Sequence[dict[str, Any]], wall_seconds: float) -> dict[str, dict[str, Any]] | None:
-    environment = {"PATH": os.environ.get("PATH", "/usr/bin"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    # -I: no PYTHON* variables, no user site, no script folder; the package's own root is put
+    # first on the path explicitly, so an uninstalled checkout works as an installed one.
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin")}
+    code = f"import sys; sys.path.insert(0, {str(PACKAGE_ROOT)!r}); from grader.formulas.worker import main; main()"
     try:
-        completed = subprocess.run([sys.executable, "-I", "-c", "from grader.formulas.worker import main; main()"],
+        completed = subprocess.run([sys.executable, "-I", "-c", code],
                                    input=json.dumps({"jobs": list(jobs)}), capture_output=True, text=True,
                                    timeout=wall_seconds, env=environment, cwd="/")
     except subprocess.TimeoutExpired:
