@@ -359,3 +359,21 @@ def test_no_written_answer_is_missing_beside_code_and_review_in_a_write_up(tmp_p
         write_up = grader.grade(entry).verdicts[0]
     assert notebook.status == "missing"
     assert write_up.status == "review" and "no heading" in write_up.formula.reason  # type: ignore[union-attr]
+
+
+def test_notebook_markdown_cells_answer_what_the_code_does_not(tmp_path: Path) -> None:
+    """A notebook whose code defines mlp_params only: 3(b) comes from its markdown cell."""
+    import nbformat
+    from grader.pipeline import Grader, Settings
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("def mlp_params(N, L, h, n):\n    return (3*N*N + 1)*h + (L - 1)*(h + 1)*h + (h + 1)*n"),
+        nbformat.v4.new_markdown_cell("## Problem 3(b)\n\nThe Jacobian:\n\n$$J = \\mathrm{diag}(p) - pp^T$$"),
+    ]
+    entry = tmp_path / "mixed.ipynb"
+    entry.write_text(nbformat.writes(notebook), encoding="utf-8")
+    with Grader(Settings(rubric_path=default_rubric_path(), only=("p1", "p3b"))) as grader:
+        p1, p3b = grader.grade(entry).verdicts
+    assert p1.status == "correct" and p1.formula is None
+    assert p3b.status == "correct" and p3b.formula is not None and "markdown cell 1" in p3b.formula.where

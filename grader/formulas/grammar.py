@@ -122,8 +122,7 @@ class FormulaError(Exception):
     """A formula that cannot be read or evaluated within bounds; the message says why."""
 
 
-#: Bounds checked before and after parsing (research/formulas.md: a page-long answer is ~2,000
-#: characters, 30 brackets deep at most; 5,000-deep brackets recursed the prototype to death).
+#: Bounds before and after parsing (research/formulas.md: a page-long answer is ~2,000 characters).
 MAX_DEPTH = 40
 MAX_NODES = 1_000
 MAX_LITERAL_DIGITS = 30
@@ -268,7 +267,6 @@ class Builder(lark.Transformer[lark.Token, Node]):
 
     def dots(self, items: list[object]) -> Node:
         return nodes.Dots()
-
 
 @lru_cache(maxsize=1)
 def parser() -> lark.Lark:
