@@ -377,3 +377,24 @@ def test_notebook_markdown_cells_answer_what_the_code_does_not(tmp_path: Path) -
         p1, p3b = grader.grade(entry).verdicts
     assert p1.status == "correct" and p1.formula is None
     assert p3b.status == "correct" and p3b.formula is not None and "markdown cell 1" in p3b.formula.where
+
+
+def test_a_wrong_formula_table_in_a_rubric_names_its_key(tmp_path: Path) -> None:
+    from grader.errors import RubricError
+
+    text = default_rubric_path().read_text(encoding="utf-8").replace(
+        "[problems.p1.cases]", '[problems.p1.formula]\naliases = { H = "hidden" }\n\n[problems.p1.cases]')
+    path = tmp_path / "bad_alias.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RubricError, match=r"problems\.p1\.formula\.aliases\.H.*not a variable of p1"):
+        load_rubric(path)
+
+
+def test_a_hostile_formula_reaches_the_page_as_text(tmp_path: Path) -> None:
+    from grader.models import RunSummary, SubmissionResult
+    from grader.reports.html import render_site
+
+    [verdict] = grade_texts([("p1", "<script>alert(1)</script> + N")])
+    render_site(RunSummary(rubric={}, seed=1, results=(SubmissionResult("mallory", (verdict,)),)), tmp_path)
+    page = (tmp_path / "students" / "mallory.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
