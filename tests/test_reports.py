@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grader.errors import GraderError
-from grader.models import FailingCase, RunSummary, SubmissionResult
-from grader.reports.html import render_site
+from grader.models import ERROR_KINDS, ExecutionError, FailingCase, RunSummary, SubmissionResult, Verdict
+from grader.reports.formatting import grouped_notes
+from grader.reports.html import TEMPLATES, render_site
+from grader.reports.outcomes import outcome_of
+from grader.reports.written import written_answer_html
 from grader.reports.serialize import result_from_data, result_to_data, summary_from_data, summary_to_data
 from grader.reports.statistics import dashboard, student_file_name
-from tests.page_checks import BODY_FONT, LAYOUT_PROBLEMS, TICK_BOXES, showcase_summary
+from tests.page_checks import BODY_FONT, LAYOUT_PROBLEMS, MATH_PROOF, TICK_BOXES, showcase_summary
 from tests.sample_results import OVERFLOW_CASE, sample_class, sample_summary, verdict
 
 
@@ -324,3 +330,126 @@ def test_summary_extras_sit_at_the_top_level_and_come_back() -> None:
     assert dict(summary_from_data(data).extra) == {"run_identity": "abc:3", "jobs": 2}
     with pytest.raises(GraderError, match="seed"):
         summary_to_data(RunSummary({}, 3, (), extra={"seed": 4}))
+
+
+def test_the_stylesheet_and_script_reach_the_page_unescaped(tmp_path: Path) -> None:
+    # finalize= turned Markup back into text: `.charts > div` arrived as `.charts &gt; div`.
+    render_site(showcase_summary(), tmp_path)
+    for page in (tmp_path / "index.html", tmp_path / "students" / "hana.html"):
+        style = page.read_text(encoding="utf-8").split("<style>")[1].split("</style>")[0]
+        assert '"Segoe UI"' in style and ".written > :first-child" in style and "&gt;" not in style
+
+
+def test_only_the_table_script_is_allowed_and_by_its_hash(tmp_path: Path) -> None:
+    render_site(showcase_summary(), tmp_path)
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    script = index.split("<script>")[1].split("</script>")[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', index)
+    assert policy and f"script-src 'sha256-{digest}'" in policy.group(1).replace("&#39;", "'")
+    assert "default-src 'none'" in policy.group(1).replace("&#39;", "'")
+    hana = (tmp_path / "students" / "hana.html").read_text(encoding="utf-8")
+    assert "script-src &#39;none&#39;" in hana or "script-src 'none'" in hana
+
+
+@pytest.mark.parametrize(("kind", "label"), [
+    ("timeout", "Timed out"), ("memory", "Out of memory"), ("exception", "Raised an error"),
+    ("crash", "Crashed"), ("exit", "Exited early"), ("syntax", "Syntax error"),
+    ("invalid-output", "Invalid output"), ("unreadable", "Unreadable"),
+])
+def test_each_way_a_problem_fails_has_its_own_words(kind: str, label: str, tmp_path: Path) -> None:
+    failed = verdict("p3c", "error", 0.0, error=ExecutionError(kind, "what the sandbox said"), passed=0)  # type: ignore[arg-type]
+    outcome = outcome_of(failed)
+    assert (outcome.label, outcome.tone) == (label, "error")
+    render_site(RunSummary({}, 1, (SubmissionResult("x", (failed,)),)), tmp_path)
+    page = (tmp_path / "students" / "x.html").read_text(encoding="utf-8")
+    assert f"⚠ {label}</span>" in page and f"{label}: what the sandbox said" in page and "Did not run" not in page
+    assert {outcome_of(verdict("p1", "error", 0.0, error=ExecutionError(other, ""))).label  # type: ignore[arg-type]
+            for other in ERROR_KINDS} == {label for label in {
+                "Timed out", "Out of memory", "Raised an error", "Crashed", "Exited early", "Syntax error",
+                "Invalid output", "Unreadable"}}
+
+
+def test_a_review_status_slots_in_with_its_own_words_colour_and_column() -> None:
+    board = dashboard(showcase_summary())
+    assert [heading for _, _, heading in board.columns][-1] == "Needs review"
+    assert {count.tone: count.count for count in board.problems[0].counts}["review"] == 1
+    ivan = next(row for row in board.table.rows if row.student_id == "ivan")
+    assert (ivan.cells[0].label, ivan.cells[0].tone) == ("Needs review", "review")
+    assert "1 answer to review" in dict((number.label, number.detail) for number in board.summary)["Awaiting a person"]
+    assert "status-review" in (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    assert [heading for _, _, heading in dashboard(sample_summary()).columns][-1] == "Could not run"
+
+
+def test_repeated_notes_are_collapsed_with_a_count() -> None:
+    notes = [f"returned {value}.0, a float; counts are integers" for value in range(6, 29)] + ["graded the alias f"] * 2
+    (floats, alias) = grouped_notes(notes)
+    assert (floats.text, floats.count_text, len(floats.variants)) == (notes[0], "× 23", 22)
+    assert (alias.text, alias.count_text, alias.variants) == ("graded the alias f", "× 2", ())
+    assert grouped_notes(["once"])[0].count_text == ""
+
+
+def test_who_needs_help_lists_failures_and_low_scores_lowest_first() -> None:
+    board = dashboard(showcase_summary())
+    entries = {entry.student_id: entry.reasons for entry in board.needs_help}
+    assert list(entries) == ["frank", "dave", "hana"]
+    assert entries["frank"][0] == "Unreadable: solution.ipynb is not valid JSON (line 1, column 1)"
+    assert entries["dave"] == ("timed out: p3c",)  # 30 of 60 is not below half
+    assert entries["hana"] == ("out of memory: p1", "raised an error: p2")
+    assert board.more_needs_help == () and board.more_needs_help_text == ""
+
+
+def test_only_the_most_common_mistakes_come_first() -> None:
+    titles = {f"m{index}": f"mistake {index}" for index in range(9)}
+    results = [SubmissionResult(f"s{index}", (
+        Verdict("p1", "MLP", "partial", 5.0, 10.0, "f", misconceptions=tuple(f"m{other}" for other in range(index + 1))),
+    )) for index in range(9)]
+    board = dashboard(RunSummary({}, 1, tuple(results), extra={"misconception_titles": titles}))
+    assert [item.misconception_id for item in board.top_mistakes] == ["m0", "m1", "m2", "m3", "m4"]
+    assert [item.count for item in board.top_mistakes] == [9, 8, 7, 6, 5]
+    assert len(board.more_mistakes) == 4 and board.more_mistakes_text == "4 more mistakes"
+
+
+def test_written_math_becomes_sanitized_mathml() -> None:
+    html = str(written_answer_html(MATH_PROOF))
+    assert html.count("<math") == 4 and '<math display="block">' in html
+    assert "<mi>ℝ</mi>" in html and "<mfrac>" in html and "<strong>Claim.</strong>" in html
+    # latex2mathml copies \text{...} unescaped; the sanitizer removes the script it made.
+    assert "<script" not in html and "alert" not in html
+
+
+@pytest.mark.parametrize("hostile", [
+    "$\\text{</math><img src=x onerror=alert(1)>}$",
+    "$\\href{javascript:alert(1)}{x}$",
+    "<script>alert(1)</script> <img src=x onerror=alert(1)>",
+    "[click](javascript:alert(1)) ![x](http://example.org/x.png)",
+    "$\\text{<a href='http://example.org' style='x'>y</a>}$",
+])
+def test_hostile_written_answers_keep_no_markup_that_acts(hostile: str) -> None:
+    found: list[tuple[str, list[str]]] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, [name for name, _ in attrs]))
+
+    html = str(written_answer_html(hostile))
+    Tags().feed(html)
+    assert found and not [tag for tag, _ in found if tag in {"script", "img", "a", "style", "iframe"}], html
+    assert not [name for _, names in found for name in names if name.startswith("on") or name in {"href", "src", "style"}]
+
+
+def test_latex_too_long_deep_or_broken_is_shown_as_its_source() -> None:
+    bomb = "$" + "{" * 3000 + "x" + "}" * 3000 + "$"  # latex2mathml recursed past Python's limit
+    deep = "$" + "{" * 30 + "x" + "}" * 30 + "$"  # converts, but deeper than MAX_NESTING
+    long = "$" + "x+" * 600 + "x$"  # converts, but longer than MAX_FORMULA
+    broken = "$\\frac{$"
+    for text in (bomb, deep, long, broken):
+        html = str(written_answer_html(text))
+        assert "<math" not in html and '<code class="tex">' in html
+    assert str(written_answer_html("x" * 20_001)).startswith('<p class="plain-text">')
+
+
+def test_latex_conversion_stops_when_an_answer_runs_out_of_time() -> None:
+    ticks = iter(range(100))  # each formula takes "0.4 s" on this clock; an answer may take 1 s
+    html = str(written_answer_html("$a$ $b$ $c$ $d$", clock=lambda: next(ticks) * 0.4))
+    assert html.count("<math") == 2 and html.count('<code class="tex">') == 2
