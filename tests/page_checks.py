@@ -87,7 +87,7 @@ TICK_BOXES = """
 MATH_PROOF = (
     "**Claim.** For any $z \\in \\mathbb{R}^K$, $p_i = e^{z_i} / \\sum_k e^{z_k}$ is a distribution.\n\n"
     "**Proof.** Each term is positive, and\n\n$$\\sum_i p_i = \\frac{1}{S}\\sum_i e^{z_i} = 1.$$\n\n"
-    "An injected $\\text{<script>alert(1)</script>}$ stays text."
+    "An injected $\\text{<script>alert(1)</script>}$ is dropped, and $\\text{if x<0}$ stays."
 )
 
 

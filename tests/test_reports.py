@@ -297,7 +297,7 @@ def test_student_pages_show_math_outcomes_and_counted_notes(browser: object, tmp
     render_site(showcase_summary(), tmp_path / "site")
     page, complaints = _open(browser, (tmp_path / "site" / "students" / "hana.html").as_uri(), 1400)
     formulas = page.locator(".written math")
-    assert formulas.count() == 4 and page.locator('.written math[display="block"]').count() == 1
+    assert formulas.count() == 5 and page.locator('.written math[display="block"]').count() == 1
     box = formulas.first.bounding_box()
     assert box and box["width"] > 20 and box["height"] > 10
     assert page.locator(".written").inner_text().count("alert(1)") == 0  # \text{<script>} sanitized away
@@ -412,10 +412,10 @@ def test_only_the_most_common_mistakes_come_first() -> None:
 
 def test_written_math_becomes_sanitized_mathml() -> None:
     html = str(written_answer_html(MATH_PROOF))
-    assert html.count("<math") == 4 and '<math display="block">' in html
+    assert html.count("<math") == 5 and '<math display="block">' in html
     assert "<mi>ℝ</mi>" in html and "<mfrac>" in html and "<strong>Claim.</strong>" in html
     # latex2mathml copies \text{...} unescaped; the sanitizer removes the script it made.
-    assert "<script" not in html and "alert" not in html
+    assert "<script" not in html and "alert" not in html and "<mtext>if&nbsp;x&lt;0</mtext>" in html
 
 
 @pytest.mark.parametrize("hostile", [
