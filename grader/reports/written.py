@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -79,15 +81,31 @@ class _Formulas:
         return f'<code class="tex">{escape(source)}</code>'
 
 
+#: The formulas of the answer being rendered: one parser serves every answer (building one
+#: per answer cost a millisecond), each answer with its own count and time budget.
+_CURRENT: ContextVar[_Formulas] = ContextVar("written_answer_formulas")
+
+
+def _formula(source: str, options: Mapping[str, Any]) -> str:
+    return _CURRENT.get()(source, options)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False}).disable("image")  # an image is a fetch
+    return parser.use(dollarmath_plugin, renderer=_formula, double_inline=True, allow_labels=False)
+
+
 def written_answer_html(text: str, *, clock: Callable[[], float] = time.monotonic) -> Markup:
     """`text` (Markdown with $…$ and $$…$$ math) as sanitized HTML with MathML."""
     if len(text) > MAX_TEXT:
         return Markup('<p class="plain-text">{}</p>').format(text)
-    parser = MarkdownIt("commonmark", {"html": False}).disable("image")  # an image is a fetch
-    parser.use(dollarmath_plugin, renderer=_Formulas(clock), double_inline=True, allow_labels=False)
+    token = _CURRENT.set(_Formulas(clock))
     try:
-        html = parser.render(text)
+        html = _parser().render(text)
     except Exception:  # noqa: BLE001 - a parser bug on hostile text costs the rendering, not the page
         return Markup('<p class="plain-text">{}</p>').format(text)
+    finally:
+        _CURRENT.reset(token)
     return Markup(nh3.clean(html, tags=_TEXT_TAGS | _MATH_TAGS, attributes=_ATTRIBUTES,
                             allowed_classes=_CLASSES, strip_comments=True))
