@@ -256,6 +256,14 @@ def test_dashboard_answers_the_three_questions_above_the_fold(browser: object, t
     assert [text for text, _, _ in ticks] == [str(edge) for edge in range(0, 101, 10)]
     assert all(right + 2 <= left for (_, _, right), (_, left, _) in zip(ticks, ticks[1:])), ticks
     assert page.locator("#problem-bars li").count() == 5
+    # Every chart label lies inside its panel (an SVG cut "18% full, 18% partia" at its edge).
+    outside = page.evaluate("""() => Array.from(document.querySelectorAll("#scores *, #by-problem *"))
+      .filter((element) => element.getClientRects().length && getComputedStyle(element).clip === "auto")
+      .filter((element) => {
+        const box = element.getBoundingClientRect(), panel = element.closest(".panel").getBoundingClientRect();
+        return box.left < panel.left - 12 || box.right > panel.right + 12;
+      }).map((element) => element.textContent)""")
+    assert outside == []
     assert page.locator("#problems-table tbody tr").count() == 5
     assert page.get_by_text("counted F − 2 FC transitions").is_visible()
     help_list = page.locator("#needs-help").inner_text()
