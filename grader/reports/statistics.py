@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from grader.models import RunSummary, SubmissionResult, Verdict
 from grader.reports.charts import Histogram, ProblemChart, problem_chart, score_histogram
 from grader.reports.class_table import HelpEntry, StudentTable, needs_help, student_table
-from grader.reports.formatting import percent, points
+from grader.reports.formatting import NoteGroup, grouped_notes, percent, points
 from grader.reports.outcomes import TONE_HEADINGS, TONE_SYMBOLS, TONES, error_outcome, outcome_of
 from grader.reports.page_names import student_file_name, student_link
 
@@ -106,7 +106,7 @@ class Dashboard:
     more_needs_help_text: str
     table: StudentTable
     isolation: tuple[str, ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[NoteGroup, ...]  # the sandbox's warnings, repeats counted
 
     @property
     def misconceptions(self) -> tuple[MisconceptionStats, ...]:
@@ -251,5 +251,5 @@ def dashboard(summary: RunSummary) -> Dashboard:
         more_needs_help_text=_more(helped, TOP_NEEDS_HELP, "student"),
         table=student_table(results),
         isolation=tuple(summary.isolation),
-        warnings=tuple(summary.warnings),
+        warnings=grouped_notes(summary.warnings),
     )
