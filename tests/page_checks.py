@@ -8,6 +8,8 @@ intended sans-serif (the escaped stylesheet fell back to a serif font).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from grader.models import ExecutionError, ManualItem, RunSummary, SubmissionResult
 from tests.sample_results import PROBLEMS, all_correct, ordered, sample_summary, verdict
 
@@ -112,7 +114,7 @@ def showcase_summary() -> RunSummary:
     review = verdict("p1", "correct", 0.0, explanation="wrote “n(h+1) + L h^2”; best reading: (L − 1)(h² + h) + …")
     ivan = SubmissionResult(
         "ivan",
-        ordered([type(review)(**{**review.__dict__, "status": "review"}), *all_correct("p1")]),
+        ordered([replace(review, status="review"), *all_correct("p1")]),  # the formulas part's new status
         isolation=sample.isolation,
     )
     assert set(PROBLEMS) == {item.problem_id for item in hana.verdicts}
