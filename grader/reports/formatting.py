@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from grader.reports.serialize import plain
 
@@ -51,3 +52,34 @@ def value_text(value: object) -> str:
 def arguments_text(arguments: Mapping[str, object]) -> str:
     """A call's arguments as `N=32, L=3, z=[1, 3.5]`."""
     return ", ".join(f"{name}={value_text(value)}" for name, value in arguments.items())
+
+
+#: Numbers in a note, masked so "returned 6.0, a float" and "returned 44.0, a float" group together.
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+#: Variants of one grouped note listed under it; the count still says how many there were.
+NOTE_VARIANTS_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class NoteGroup:
+    """Notes that say the same thing, perhaps about different numbers, shown once with a count."""
+
+    text: str  # the first of them
+    count_text: str  # "× 23", '' for a note that occurs once
+    variants: tuple[str, ...]  # the distinct other texts (other numbers), capped
+
+
+def grouped_notes(notes: Sequence[str]) -> tuple[NoteGroup, ...]:
+    """`notes` in first-seen order, repeats collapsed: one problem said "returned 6.0, a float;
+    counts are integers" 23 times, once per case."""
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        groups.setdefault(_NUMBER.sub("#", note), []).append(note)
+    return tuple(
+        NoteGroup(
+            text=members[0],
+            count_text=f"× {len(members)}" if len(members) > 1 else "",
+            variants=tuple(note for note in dict.fromkeys(members) if note != members[0])[:NOTE_VARIANTS_SHOWN],
+        )
+        for members in groups.values()
+    )

@@ -1,12 +1,15 @@
 """The HTML report: a class dashboard and one page per student, self-contained and escaped.
 
 Student output is hostile (a `<script>` in stdout, an `onerror=` in a name), so autoescaping is
-on for every template and the pages carry a Content-Security-Policy that forbids scripts and
-every network fetch.
+on for every template and the pages carry a Content-Security-Policy that forbids every network
+fetch and every script but one: the dashboard's own table script, allowed by its SHA-256 hash
+(a script injected through student text has another hash and does not run).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -42,8 +45,13 @@ BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def without_bidi_controls(value: object) -> object:
-    """Every value a template prints, with bidi controls shown as \\uXXXX (numbers untouched)."""
-    if isinstance(value, Markup):  # a formula's MathML (grader/formulas/mathml.py): markup kept
+    """Every value a template prints, with bidi controls shown as \\uXXXX (numbers untouched).
+
+    Markup stays Markup: `re.sub` returns a plain str, which autoescaping then escaped again, so
+    the stylesheet reached the browser as `.charts &gt; div` and `&#34;Segoe UI&#34;` (the body
+    fell back to a serif font). The escapes written in are ASCII without `<&>"'`, so wrapping
+    the result back in Markup cannot open a tag."""
+    if isinstance(value, Markup):
         return Markup(written_out(str(value), BIDI_CONTROLS))
     if isinstance(value, str):
         return written_out(value, BIDI_CONTROLS)
@@ -51,8 +59,22 @@ def without_bidi_controls(value: object) -> object:
 
 
 @lru_cache(maxsize=1)
-def _css() -> str:
-    return (TEMPLATES / "report.css").read_text(encoding="utf-8")
+def _css() -> Markup:
+    return Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _table_script() -> Markup:
+    return Markup((TEMPLATES / "student_table.js").read_text(encoding="utf-8"))
+
+
+def script_source(script: str) -> Markup:
+    """The CSP source that allows exactly this inline script: `'sha256-…'`."""
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    return Markup(f"'sha256-{digest}'")
+
+
+NO_SCRIPT = Markup("'none'")
 
 
 def render_site(summary: RunSummary, out: Path, *, pages_written: Mapping[str, Path] | None = None) -> list[Path]:
@@ -65,7 +87,9 @@ def render_site(summary: RunSummary, out: Path, *, pages_written: Mapping[str, P
     index = out / "index.html"
     _make_folder(out / "students")
     index.write_text(
-        _environment().get_template("index.html").render(board=dashboard(summary), css=_css()), encoding="utf-8"
+        _environment().get_template("index.html").render(
+            board=dashboard(summary), css=_css(), script=_table_script(), script_source=script_source(_table_script())),
+        encoding="utf-8",
     )
     titles = titles_of(summary)
     return [index] + [pages_written.get(result.student_id) or render_student_page(result, titles, out)
@@ -76,7 +100,7 @@ def render_student_page(result: SubmissionResult, titles: Mapping[str, str], out
     """Write out/students/ID.html for one student (the class dashboard is not needed)."""
     page = _make_folder(Path(out) / "students") / student_file_name(result.student_id)
     template = _environment().get_template("student.html")
-    page.write_text(template.render(page=student_page(result, titles), css=_css()), encoding="utf-8")
+    page.write_text(template.render(page=student_page(result, titles), css=_css(), script_source=NO_SCRIPT), encoding="utf-8")
     return page
 
 

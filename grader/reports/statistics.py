@@ -1,26 +1,49 @@
 """Everything the HTML pages show, computed here as frozen records: templates do no arithmetic.
 
-The dashboard answers an instructor's first questions (how did the class do, which mistakes are
-common, who shares an unexplained answer); chart geometry is computed in `charts.py`, as plain
-numbers.
+The dashboard answers an instructor's first questions in this order: how did the class do
+(summary numbers, histogram, per problem), which mistakes are common (the top few, the rest
+folded), who needs help (`class_table.py`). Chart geometry is computed in `charts.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from grader.models import RunSummary, SubmissionResult, Verdict
-from grader.reports.charts import Histogram, RateChart, pass_rate_chart, score_histogram
-from grader.reports.formatting import percent, points
+from grader.reports.charts import Histogram, ProblemChart, problem_chart, score_histogram
+from grader.reports.class_table import HelpEntry, StudentTable, needs_help, student_table
+from grader.reports.formatting import NoteGroup, grouped_notes, percent, points
+from grader.reports.outcomes import TONE_HEADINGS, TONE_SYMBOLS, TONES, error_outcome, outcome_of
+from grader.reports.page_names import student_file_name, student_link
 
-STATUS_ORDER = ("correct", "partial", "incorrect", "missing", "error", "review")
-#: A symbol with every status, so a report never relies on colour alone (WCAG 1.4.1).
-STATUS_SYMBOLS = {"correct": "✓", "partial": "◐", "incorrect": "✗", "missing": "–", "error": "⚠", "review": "?"}
+__all__ = ["Dashboard", "dashboard", "misconception_title", "student_file_name", "titles_of"]
+
+#: Mistakes shown at once on the dashboard; the rest are folded into a <details>.
+TOP_MISTAKES = 5
+#: Students listed at once under "Who needs help"; the rest are folded.
+TOP_NEEDS_HELP = 8
+
+
+@dataclass(frozen=True)
+class SummaryNumber:
+    """One of the figures at the top of the dashboard."""
+
+    label: str  # "Mean score"
+    value_text: str  # "44.6 / 55"
+    detail: str  # "81% of the points"
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    """How many students had one colour family of outcome on a problem."""
+
+    tone: str
+    heading: str  # "Could not run"
+    count: int
+    detail: str  # for "Could not run": "1 timed out, 1 out of memory"
 
 
 @dataclass(frozen=True)
@@ -29,9 +52,8 @@ class ProblemStats:
 
     problem_id: str
     title: str
-    max_text: str
-    mean_text: str
-    counts: tuple[tuple[str, int], ...]  # (status, students) in STATUS_ORDER
+    mean_text: str  # "8.6 / 10"
+    counts: tuple[StatusCount, ...]  # one per column of Dashboard.columns
     pass_rate_text: str  # full credit, "62%"
 
 
@@ -43,6 +65,7 @@ class MisconceptionStats:
     misconception_id: str
     title: str
     count: int
+    count_text: str  # "3 students"
     percent_text: str
     rest: str  # what follows the percentage: "of students (5 of 16) counted F − 2 FC transitions"
     sentence: str  # percent_text + " " + rest
@@ -61,19 +84,6 @@ class ClusterStats:
 
 
 @dataclass(frozen=True)
-class StudentRow:
-    """A student's line of the dashboard's table."""
-
-    student_id: str
-    link: str
-    total_text: str
-    percent_text: str
-    cells: tuple[tuple[str, str, str], ...]  # per problem: (status, symbol, points)
-    manual_text: str
-    error_text: str
-
-
-@dataclass(frozen=True)
 class Dashboard:
     """The class dashboard, index.html."""
 
@@ -82,40 +92,26 @@ class Dashboard:
     seed: int
     device: str
     student_count: int
-    mean_text: str
-    median_text: str
-    max_text: str
-    awaiting_count: int
+    summary: tuple[SummaryNumber, ...]
     histogram: Histogram
-    rates: RateChart
+    chart: ProblemChart
+    columns: tuple[tuple[str, str, str], ...]  # per status column: (tone, symbol, heading)
     problems: tuple[ProblemStats, ...]
-    misconceptions: tuple[MisconceptionStats, ...]
+    top_mistakes: tuple[MisconceptionStats, ...]
+    more_mistakes: tuple[MisconceptionStats, ...]
+    more_mistakes_text: str  # "28 more mistakes"
     clusters: tuple[ClusterStats, ...]
-    students: tuple[StudentRow, ...]
+    needs_help: tuple[HelpEntry, ...]
+    more_needs_help: tuple[HelpEntry, ...]
+    more_needs_help_text: str
+    table: StudentTable
     isolation: tuple[str, ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[NoteGroup, ...]  # the sandbox's warnings, repeats counted
 
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_SUFFIXED = re.compile(r".*-[0-9a-f]{8}")
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
-
-def student_file_name(student_id: str) -> str:
-    """A file name for a student's page that cannot leave the folder and cannot collide.
-
-    Student ids are folder names chosen by students: "../../index", "a/b" or "CON" must not
-    write outside `students/` or over another page, so anything unusual gets a digest suffix.
-    """
-    stem = _UNSAFE.sub("_", student_id).strip("_")[:64]
-    if (stem != student_id or not stem or stem.lower() in _RESERVED or stem.startswith("-")
-            or _SUFFIXED.fullmatch(stem)):
-        # (a name that already ends like a suffix, "dave_x-f8426774", gets one of its own:
-        # it was the page of "dave x" too, and one student overwrote the other's)
-        # (a name starting with "-" reads as an option to `rm students/*` and its like)
-        suffix = hashlib.sha256(student_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        stem = f"{stem}-{suffix}" if stem else f"student-{suffix}"
-    return f"student{stem}.html" if stem.startswith("-") else f"{stem}.html"
+    @property
+    def misconceptions(self) -> tuple[MisconceptionStats, ...]:
+        """Every mistake, most common first."""
+        return self.top_mistakes + self.more_mistakes
 
 
 def misconception_title(titles: Mapping[str, str], problem_id: str, misconception_id: str) -> str:
@@ -137,16 +133,23 @@ def _by_problem(results: Sequence[SubmissionResult]) -> dict[str, list[Verdict]]
     return verdicts
 
 
-def _problem_stats(problem_id: str, verdicts: Sequence[Verdict], class_size: int) -> ProblemStats:
-    counts = tuple((status, sum(1 for verdict in verdicts if verdict.status == status)) for status in STATUS_ORDER)
+def _problem_stats(problem_id: str, verdicts: Sequence[Verdict], tones: Sequence[str], class_size: int) -> ProblemStats:
+    outcomes = [outcome_of(verdict) for verdict in verdicts]
+    failures: dict[str, int] = defaultdict(int)
+    for verdict in verdicts:
+        if verdict.status == "error":
+            failures[error_outcome(verdict.error).label.lower()] += 1
     return ProblemStats(
         problem_id=problem_id,
         title=verdicts[0].title,
-        max_text=points(verdicts[0].max_score),
         # A verdict awaiting review has no score yet: it is left out of the mean, not a 0.
-        mean_text=points(statistics.fmean(scored)) if (scored := [v.score for v in verdicts if v.status != "review"]) else "–",
-        counts=counts,
-        pass_rate_text=percent(dict(counts)["correct"], class_size),
+        mean_text=f"{points(statistics.fmean(scored)) if (scored := [v.score for v in verdicts if v.status != 'review']) else '–'} / {points(verdicts[0].max_score)}",
+        counts=tuple(
+            StatusCount(tone, TONE_HEADINGS[tone], sum(1 for outcome in outcomes if outcome.tone == tone),
+                        ", ".join(f"{count} {label}" for label, count in failures.items()) if tone == "error" else "")
+            for tone in tones
+        ),
+        pass_rate_text=percent(sum(1 for verdict in verdicts if verdict.status == "correct"), class_size),
     )
 
 
@@ -165,9 +168,10 @@ def _misconceptions(
         mistake = title if title != name else f"made the mistake “{name}”"
         rest = f"of students ({len(who)} of {len(results)}) {mistake} in {problem_id}."
         found.append(MisconceptionStats(
-            problem_id=problem_id, misconception_id=name, title=title, count=len(who), percent_text=share,
+            problem_id=problem_id, misconception_id=name, title=title, count=len(who),
+            count_text=f"{len(who)} student{'s' if len(who) != 1 else ''}", percent_text=share,
             rest=rest, sentence=f"{share} {rest}",
-            students=tuple((student, f"students/{student_file_name(student)}") for student in who),
+            students=tuple((student, student_link(student)) for student in who),
         ))
     return tuple(sorted(found, key=lambda item: (-item.count, item.problem_id, item.misconception_id)))
 
@@ -183,7 +187,7 @@ def _clusters(results: Sequence[SubmissionResult]) -> tuple[ClusterStats, ...]:
             problem_id=problem_id, cluster_key=key,
             sentence=f"{len(group)} students share this unexplained answer to {problem_id}.",
             explanation=group[0][1].explanation,
-            students=tuple((student, f"students/{student_file_name(student)}") for student, _ in group),
+            students=tuple((student, student_link(student)) for student, _ in group),
         )
         for (problem_id, key), group in members.items()
         if len(group) > 1  # one student alone is not a cluster; their page explains it
@@ -191,45 +195,62 @@ def _clusters(results: Sequence[SubmissionResult]) -> tuple[ClusterStats, ...]:
     return tuple(sorted(clusters, key=lambda item: (-len(item.students), item.problem_id)))
 
 
-def _student_row(result: SubmissionResult) -> StudentRow:
-    awaiting = sum(1 for item in result.manual if item.score is None)
-    return StudentRow(
-        student_id=result.student_id,
-        link=f"students/{student_file_name(result.student_id)}",
-        total_text=f"{points(result.total)} / {points(result.max_score)}",
-        percent_text=percent(result.total, result.max_score),
-        cells=tuple(
-            (verdict.status, STATUS_SYMBOLS[verdict.status], points(verdict.score)) for verdict in result.verdicts
-        ),
-        manual_text=f"{awaiting} awaiting a person" if awaiting else "graded" if result.manual else "",
-        error_text=f"{result.error.kind}: {result.error.message}" if result.error else "",
-    )
+def _summary_numbers(summary: RunSummary, helped: int) -> tuple[SummaryNumber, ...]:
+    results = summary.results
+    totals = [result.total for result in results]
+    maximum = max((result.max_score for result in results), default=0.0)
+    awaiting = sum(1 for result in results for item in result.manual if item.score is None)
+    review = sum(1 for result in results for verdict in result.verdicts if verdict.status == "review")
+    unreadable = sum(1 for result in results if result.error)
+    numbers = [SummaryNumber("Students", str(len(results)),
+                             f"{unreadable} could not be read" if unreadable else "all read and graded")]
+    for label, value in (("Mean score", statistics.fmean(totals) if totals else None),
+                         ("Median score", statistics.median(totals) if totals else None)):
+        numbers.append(SummaryNumber(
+            label, f"{points(value)} / {points(maximum)}" if value is not None else "–",
+            f"{percent(value, maximum)} of the points" if value is not None else "no students"))
+    numbers.append(SummaryNumber("Need help", str(helped), "low score, or code that could not run"))
+    waiting = f"{awaiting} manual item{'s' if awaiting != 1 else ''}"
+    numbers.append(SummaryNumber("Awaiting a person", str(awaiting + review),
+                                 f"{waiting}, {review} answer{'s' if review != 1 else ''} to review" if review else waiting))
+    return tuple(numbers)
+
+
+def _more(items: Sequence[object], shown: int, noun: str) -> str:
+    rest = len(items) - shown
+    return f"{rest} more {noun}{'s' if rest != 1 else ''}" if rest > 0 else ""
 
 
 def dashboard(summary: RunSummary) -> Dashboard:
     """The class dashboard's content, computed from a whole run."""
     results = summary.results
-    totals = [result.total for result in results]
     problems = _by_problem(results)
-    maximum = max((result.max_score for result in results), default=0.0)
+    present = {outcome_of(verdict).tone for verdicts in problems.values() for verdict in verdicts}
+    # The five usual columns always (a zero says "none"); "Needs review" once there is one.
+    tones = tuple(tone for tone in TONES if tone != "review" or tone in present)
+    mistakes = _misconceptions(results, titles_of(summary))
+    helped = needs_help(results)
     return Dashboard(
         title=str(summary.rubric.get("title", "Grading report")),
         started=summary.started,
         seed=summary.seed,
         device=summary.device,
         student_count=len(results),
-        mean_text=points(statistics.fmean(totals)) if totals else "–",
-        median_text=points(statistics.median(totals)) if totals else "–",
-        max_text=points(maximum),
-        awaiting_count=sum(1 for result in results for item in result.manual if item.score is None),
+        summary=_summary_numbers(summary, len(helped)),
         histogram=score_histogram(results),
-        rates=pass_rate_chart(problems, len(results)),
+        chart=problem_chart(problems, len(results)),
+        columns=tuple((tone, TONE_SYMBOLS[tone], TONE_HEADINGS[tone]) for tone in tones),
         problems=tuple(
-            _problem_stats(problem_id, verdicts, len(results)) for problem_id, verdicts in problems.items()
+            _problem_stats(problem_id, verdicts, tones, len(results)) for problem_id, verdicts in problems.items()
         ),
-        misconceptions=_misconceptions(results, titles_of(summary)),
+        top_mistakes=mistakes[:TOP_MISTAKES],
+        more_mistakes=mistakes[TOP_MISTAKES:],
+        more_mistakes_text=_more(mistakes, TOP_MISTAKES, "mistake"),
         clusters=_clusters(results),
-        students=tuple(_student_row(result) for result in sorted(results, key=lambda item: item.student_id)),
+        needs_help=helped[:TOP_NEEDS_HELP],
+        more_needs_help=helped[TOP_NEEDS_HELP:],
+        more_needs_help_text=_more(helped, TOP_NEEDS_HELP, "student"),
+        table=student_table(results),
         isolation=tuple(summary.isolation),
-        warnings=tuple(summary.warnings),
+        warnings=grouped_notes(summary.warnings),
     )

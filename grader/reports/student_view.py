@@ -12,17 +12,10 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from grader.models import SubmissionResult, Verdict
-from grader.reports.formatting import OUTPUT_CAP, arguments_text, cap, percent, points, value_text
-from grader.reports.statistics import STATUS_SYMBOLS, misconception_title
-
-STATUS_LABELS = {
-    "correct": "Correct",
-    "partial": "Partly correct",
-    "incorrect": "Incorrect",
-    "missing": "Missing",
-    "error": "Did not run",
-    "review": "Needs review",
-}
+from grader.reports.formatting import OUTPUT_CAP, NoteGroup, arguments_text, cap, grouped_notes, percent, points, value_text
+from grader.reports.outcomes import error_sentence, outcome_of
+from grader.reports.statistics import misconception_title
+from grader.reports.written import written_answer_html
 
 
 @dataclass(frozen=True)
@@ -65,9 +58,10 @@ class ProblemView:
 
     problem_id: str
     title: str
-    status: str
+    status: str  # the outcome's key: "correct", "timeout", "review"
+    tone: str  # its colour family
     symbol: str
-    status_label: str
+    status_label: str  # "Timed out", "Raised an error", "Needs review"
     score_text: str  # "7.5 / 10"
     function_text: str
     cases_text: str  # "18 of 20 cases passed"
@@ -76,7 +70,7 @@ class ProblemView:
     error_text: str
     error_detail: str
     failing: tuple[FailingRow, ...]
-    notes: tuple[str, ...]
+    notes: tuple[NoteGroup, ...]
     formula: FormulaView | None = None
 
 
@@ -87,6 +81,7 @@ class ManualView:
     item_id: str
     title: str
     student_text: str
+    student_html: Markup  # the text as Markdown, its math as MathML, sanitized
     awaiting: bool
     score_text: str  # "8 / 10" or "awaiting a person"
     comment: str
@@ -102,7 +97,7 @@ class StudentPage:
     error_text: str
     problems: tuple[ProblemView, ...]
     manual: tuple[ManualView, ...]
-    notes: tuple[str, ...]
+    notes: tuple[NoteGroup, ...]
     stdout: str
     stderr: str
     isolation: tuple[str, ...]
@@ -117,12 +112,14 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
         function_text = "no function found"
     else:
         function_text = f"graded {verdict.function}()"
+    outcome = outcome_of(verdict)
     return ProblemView(
         problem_id=verdict.problem_id,
         title=verdict.title,
-        status=verdict.status,
-        symbol=STATUS_SYMBOLS[verdict.status],
-        status_label=STATUS_LABELS[verdict.status],
+        status=outcome.key,
+        tone=outcome.tone,
+        symbol=outcome.symbol,
+        status_label=outcome.label,
         score_text=f"{points(verdict.score)} / {points(verdict.max_score)}",
         function_text=function_text,
         cases_text=f"{verdict.passed} of {verdict.total} cases passed" if verdict.total else "",
@@ -131,14 +128,14 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
             for name, text in zip(verdict.misconceptions, feedback)
         ),
         explanation=verdict.explanation,
-        error_text=f"{verdict.error.kind}: {verdict.error.message}" if verdict.error else "",
+        error_text=error_sentence(verdict.error) if verdict.error else "",
         error_detail=cap(verdict.error.detail, OUTPUT_CAP) if verdict.error else "",
         failing=tuple(
             FailingRow(arguments_text(case.arguments), value_text(case.expected), value_text(case.got),
                        case.tag, case.replay, case.shrunk)
             for case in verdict.failing
         ),
-        notes=tuple(note for note in verdict.notes if verdict.formula is None or note not in verdict.formula.notes),
+        notes=grouped_notes(tuple(note for note in verdict.notes if verdict.formula is None or note not in verdict.formula.notes)),
         formula=None if verdict.formula is None else FormulaView(
             where=verdict.formula.where, raw=verdict.formula.raw, reading=verdict.formula.reading,
             mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes, reason=verdict.formula.reason,
@@ -152,13 +149,14 @@ def student_page(result: SubmissionResult, titles: Mapping[str, str]) -> Student
         student_id=result.student_id,
         total_text=f"{points(result.total)} / {points(result.max_score)}",
         percent_text=percent(result.total, result.max_score),
-        error_text=f"{result.error.kind}: {result.error.message}" if result.error else "",
+        error_text=error_sentence(result.error) if result.error else "",
         problems=tuple(_problem_view(verdict, titles) for verdict in result.verdicts),
         manual=tuple(
             ManualView(
                 item_id=item.item_id,
                 title=item.title,
                 student_text=item.student_text,
+                student_html=written_answer_html(item.student_text),
                 awaiting=item.score is None,
                 score_text=(
                     "awaiting a person" if item.score is None
@@ -168,7 +166,7 @@ def student_page(result: SubmissionResult, titles: Mapping[str, str]) -> Student
             )
             for item in result.manual
         ),
-        notes=tuple(result.notes),
+        notes=grouped_notes(result.notes),
         stdout=cap(result.stdout, OUTPUT_CAP),
         stderr=cap(result.stderr, OUTPUT_CAP),
         isolation=tuple(result.isolation),
