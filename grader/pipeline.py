@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader import cases, checking, diagnosis, scoring
+from grader import checking, diagnosis, scoring
 from grader.errors import UsageError
 from grader.models import (
     CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
@@ -66,6 +66,13 @@ def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
         )
         for key in keys
     ]
+
+
+def needs_torch(submission: Submission, keys: Sequence[ProblemKey]) -> bool:
+    """Whether the sandbox should preload torch: a problem builds a torch module, or the code
+    names torch. Preloading costs ~1.5 s, and a student checker without torch installed
+    grades every other problem without it."""
+    return any(key.kind == "module" for key in keys) or any("torch" in unit.code for unit in submission.units)
 
 
 def unreadable_result(submission: Submission, policies: Sequence[ProblemRubric],
@@ -157,6 +164,8 @@ class Grader:
 
     def keys_for(self, student_id: str) -> list[ProblemKey]:
         """This student's own cases and answers for every graded problem."""
+        from grader import cases  # here, not above: `grade_keys` ships in the student checker, `cases` never
+
         return [
             cases.build_key(self.problems[policy.problem_id], policy, self.rubric.conventions,
                             student_id=student_id, seed=self.seed, speculative_shrink=True)
@@ -173,6 +182,8 @@ class Grader:
     def _shrink(self, submission: Submission,
                 wrong: Sequence[tuple[ProblemKey, ProblemCheck]]) -> dict[str, tuple[Case, Value, Value]]:
         """The smallest failing case found per wrong problem, in one more sandbox call for all."""
+        from grader import cases
+
         firsts: dict[str, tuple[Case, Value, Value]] = {}
         candidate_keys: list[ProblemKey] = []
         for key, check in wrong:
