@@ -99,9 +99,11 @@ Shrinker = Callable[[Sequence[tuple[ProblemKey, ProblemCheck]]], Mapping[str, tu
 
 def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[ProblemRubric],
                keys: Sequence[ProblemKey], manual: Sequence[ManualRubric], device: str,
-               shrink: Shrinker | None = None, bundle: Path | None = None) -> SubmissionResult:
+               shrink: Shrinker | None = None, bundle: Path | None = None,
+               student: str | None = None) -> SubmissionResult:
     """Execute, check, diagnose and score one loaded submission against ready answer keys
-    (`bundle`: the public bundle they came from, which replay commands then name)."""
+    (`bundle`: the public bundle they came from, which replay commands then name, with
+    `student` for the submission's path: by default the absolute one)."""
     if submission.error is not None:
         return unreadable_result(submission, policies, keys, manual, submission.error)
     report: ExecutionReport = sandbox.execute(submission, call_plans(keys, device))
@@ -118,7 +120,7 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     shrunk = shrink(wrong) if shrink is not None and wrong else {}
     verdicts = tuple(
         scoring.score(policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
-                      student=str(submission.path), bundle=str(bundle) if bundle else None)
+                      student=student or str(submission.path), bundle=str(bundle) if bundle else None)
         for policy, key, check, found, outcome in zip(policies, keys, checks, findings, outcomes)
     )
     return SubmissionResult(

@@ -66,8 +66,10 @@ def check_one(path: Path, bundle: Bundle, *, device: str = "cpu", only: Sequence
     # torch only when a problem or the code needs it: `check` starts fast, and a checker
     # installed without torch grades every problem but build_cnn.
     with Sandbox(bundle.limits, preload_torch=needs_torch(submission, bundle.keys)) as sandbox:
+        # Replay commands name the path as given (`grader check .` -> `grader replay . p3b ...`):
+        # printed in CI, the runner's absolute path would not work in the student's clone.
         result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device,
-                            bundle=bundle.path)
+                            bundle=bundle.path, student=str(path))
     titles = {f"{key.problem_id}:{entry.id}": entry.title for key in bundle.keys for entry in key.catalog}
     locations = locate(submission, {key.problem_id: (key.function, *key.aliases) for key in bundle.keys})
     return CheckOutcome(result=result, graded_file=submission.entry or path, titles=titles, locations=locations)

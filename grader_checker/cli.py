@@ -83,8 +83,20 @@ def parse_case(arguments: str) -> dict[str, object]:
     return parsed
 
 
+def installed_version() -> str:
+    """The wheel's version (it names the bundle's digest), or the grader's in its own checkout."""
+    import importlib.metadata
+
+    from grader import __version__
+
+    try:
+        return importlib.metadata.version("grader-checker")
+    except importlib.metadata.PackageNotFoundError:
+        return f"{__version__} (the grader's checkout, not a built checker)"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="grader-checker")
+@click.version_option(version=installed_version())
 def main() -> None:
     """Check your homework on the course's public cases (the student checker: no answer key)."""
 

@@ -201,6 +201,9 @@ def test_a_repository_made_by_init_ci_passes_its_workflow_when_right_and_fails_w
         line for line in WRONG.read_text().splitlines() if line.startswith("def softmax_jacobian")))
     assert (f"::error file=mistake_3b_sign_flipped.py,line={definition},title=p3b Softmax Jacobian%3A partial::"
             in wrong[-1].stdout)
+    # The replay command works in the student's clone, not only on the runner.
+    assert "replay: grader replay . p3b --args '{\"z\": [" in wrong[-1].stdout
+    assert wrong[-1].stdout.count("--bundle public.json") >= 2
 
 
 def test_init_ci_pins_a_checker_served_from_a_url_by_its_hash(bundle_file: Path, wheel: Path,
