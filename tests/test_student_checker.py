@@ -206,6 +206,27 @@ def test_a_repository_made_by_init_ci_passes_its_workflow_when_right_and_fails_w
     assert wrong[-1].stdout.count("--bundle public.json") >= 2
 
 
+@pytest.mark.slow
+def test_a_bundle_with_build_cnn_installs_torch_and_checks_the_network(bare_environment: Path, tmp_path: Path) -> None:
+    rubric = tmp_path / "with-torch.toml"
+    text = default_rubric_path().read_text()
+    rubric.write_text(text.replace("[problems.p2-torch]\nenabled = false", "[problems.p2-torch]\nenabled = true"))
+    template = tmp_path / "template"
+    template.mkdir()
+    write_bundle(load_rubric(rubric), template / "public.json")
+    result = CliRunner().invoke(main, ["init-ci", str(template)], catch_exceptions=False)
+    assert result.exit_code == 0 and "because a problem builds a torch model" in result.output
+    workflow = template / ".github" / "workflows" / "grader.yml"
+    install = next(step["run"] for step in yaml.safe_load(workflow.read_text())["jobs"]["check"]["steps"]
+                   if "pip install" in step.get("run", ""))
+    assert install.startswith("python -m pip install torch==")  # unconditionally: build_cnn needs it
+    # torch is this environment's (pip finds it installed and downloads nothing).
+    steps = run_steps(workflow, student_repository(template, tmp_path / "right", SUBMISSIONS / "ada_lovelace.py"),
+                      bare_environment)
+    assert [step.returncode for step in steps] == [0, 0], steps[-1].stdout + steps[-1].stderr
+    assert "::notice file=ada_lovelace.py,line=" in steps[-1].stdout and "| ✓ p2-torch" in steps[-1].stdout
+
+
 def test_init_ci_pins_a_checker_served_from_a_url_by_its_hash(bundle_file: Path, wheel: Path,
                                                                bare_environment: Path, tmp_path: Path) -> None:
     template = tmp_path / "template"
