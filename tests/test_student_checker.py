@@ -201,9 +201,19 @@ def test_a_repository_made_by_init_ci_passes_its_workflow_when_right_and_fails_w
         line for line in WRONG.read_text().splitlines() if line.startswith("def softmax_jacobian")))
     assert (f"::error file=mistake_3b_sign_flipped.py,line={definition},title=p3b Softmax Jacobian%3A partial::"
             in wrong[-1].stdout)
-    # The replay command works in the student's clone, not only on the runner.
-    assert "replay: grader replay . p3b --args '{\"z\": [" in wrong[-1].stdout
-    assert wrong[-1].stdout.count("--bundle public.json") >= 2
+    # The replay command it prints works in the student's clone, with the checker alone.
+    replay = next(line.split("replay: ", 1)[1] for line in wrong[-1].stdout.splitlines()
+                  if "replay: grader replay . p3b" in line)
+    assert replay.endswith("--bundle public.json")
+    replayed = subprocess.run(["bash", "-c", replay], cwd=tmp_path / "wrong", capture_output=True, text=True,
+                              env=in_environment(bare_environment))
+    assert replayed.returncode == 0 and "verdict:   failed" in replayed.stdout, replayed.stderr
+    assert "consistent with: sign-flipped" in replayed.stdout
+    # Without public.json in the repository, the bundle built into the checker is used.
+    (tmp_path / "right" / "public.json").unlink()
+    alone = subprocess.run(["grader", "check", "."], cwd=tmp_path / "right", capture_output=True, text=True,
+                           env=in_environment(bare_environment))
+    assert alone.returncode == 0 and "✓ p3b Softmax Jacobian" in alone.stdout, alone.stderr
 
 
 @pytest.mark.slow
