@@ -175,6 +175,7 @@ def run_steps(workflow: Path, repository: Path, environment: Path) -> list[subpr
     return done
 
 
+@pytest.mark.slow
 def test_a_repository_made_by_init_ci_passes_its_workflow_when_right_and_fails_when_wrong(
         bundle_file: Path, bare_environment: Path, tmp_path: Path) -> None:
     template = tmp_path / "template"
