@@ -127,10 +127,18 @@ def requirements(modules: dict[str, Path]) -> list[str]:
     providers = importlib.metadata.packages_distributions()
     wanted = {normalized(dist) for module in imported - set(sys.stdlib_module_names)
               for dist in providers.get(module, ())} - NOT_REQUIRED
-    declared = [line.split(";")[0].strip() for line in importlib.metadata.requires("grader") or ()
-                if "extra ==" not in line]
-    return sorted(requirement for requirement in declared
+    return sorted(requirement for requirement in declared_requirements()
                   if normalized(re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0]) in wanted)
+
+
+def declared_requirements() -> list[str]:
+    """The grader's requirements as installed from pyproject.toml (extras left out)."""
+    try:
+        declared = importlib.metadata.requires("grader") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise UsageError("the grader is not installed, so its requirements are unknown",
+                         hint="run `make setup` and use .venv/bin/grader") from None
+    return [line.split(";")[0].strip() for line in declared if "extra ==" not in line]
 
 
 def normalized(name: str) -> str:

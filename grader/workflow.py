@@ -9,7 +9,6 @@ keeps pip's downloads between runs.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import re
 import shlex
 import tempfile
@@ -75,8 +74,9 @@ class Written:
 
 def torch_requirement() -> str:
     """The grader's own pin of torch (pyproject.toml), so students run the instructor's version."""
-    pinned = [line.split(";")[0].strip() for line in importlib.metadata.requires("grader") or ()
-              if re.match(r"torch\s*==", line)]
+    from grader.checker_build import declared_requirements
+
+    pinned = [requirement for requirement in declared_requirements() if re.match(r"torch\s*==", requirement)]
     return pinned[0] if pinned else "torch"
 
 
