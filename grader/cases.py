@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from grader.models import Case, CaseTag, CatalogEntry, ParameterInfo, ProblemKey, Value
+from grader.models import Case, CaseTag, CatalogEntry, ParameterInfo, ProblemKey, Value, case_identity
 from grader.rubric import ProblemRubric
 from reference.closed_forms import closed_form
 from reference.problem import Arguments, Conventions, CountProblem, Domain, InvalidConfiguration, Problem
@@ -33,12 +33,6 @@ def derive_seed(rubric_seed: int, student_id: str, problem_id: str) -> int:
 def effective_domain(problem: Problem, domain: Domain | None) -> dict[str, tuple[float, float]]:
     """The problem's default ranges with the rubric's overrides on top."""
     return {**problem.default_domain, **(domain or {})}
-
-
-def case_identity(arguments: Arguments) -> tuple[object, ...]:
-    """A hashable identity of a case's arguments, so duplicate draws are recognised."""
-    return tuple((name, (value.shape, value.tobytes()) if isinstance(value, np.ndarray) else value)
-                 for name, value in sorted(arguments.items()))
 
 
 def draw_hidden(problem: Problem, domain: Domain, conventions: Conventions, count: int,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 from grader.cli_support import INTERNAL_ERROR, friendly_errors
 from grader.commands import reference_group, rubric_group
 from grader.errors import UsageError
+from grader_checker.cli import check, parse_case
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
 
@@ -74,40 +74,6 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
 
 
 @main.command()
-@click.argument("path", type=click.Path(path_type=Path), default=".")
-@click.option("--bundle", type=click.Path(path_type=Path), help="Public bundle (default: PATH/public.json).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "junit", "github"]),
-              default="text", show_default=True)
-@click.option("--output", type=click.Path(path_type=Path), help="Write the report here instead of stdout.")
-@friendly_errors
-def check(path: Path, bundle: Path | None, output_format: str, output: Path | None) -> None:
-    """Check one submission on the public cases; exit 1 while anything is wrong.
-
-    \b
-    Example (in a student repository holding public.json):
-      grader check . --format github
-    Exit codes: 0 all correct, 1 something is wrong, 2 unusable input.
-    """
-    from grader import console
-    from grader.bundle import read_bundle
-    from grader.runs import check_one
-
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or folder", hint="pass your notebook, module or repository")
-    bundle_path = bundle or (path if path.is_dir() else path.parent) / "public.json"
-    loaded = read_bundle(bundle_path)
-    outcome = check_one(path, loaded)
-    result = outcome.result
-    text = console.format_check(outcome, output_format)
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
-    all_correct = all(v.status == "correct" for v in result.verdicts) and result.error is None
-    sys.exit(0 if all_correct else (2 if result.error is not None and result.error.kind == "unreadable" else 1))
-
-
-@main.command()
 @click.argument("out", type=click.Path(path_type=Path), default=Path("out"))
 @click.option("--rubric", type=click.Path(path_type=Path), help="The rubric the run used.")
 @click.option("--manual", "manual_csv", type=click.Path(path_type=Path),
@@ -154,23 +120,56 @@ def bundle(rubric: Path | None, output: Path) -> None:
     click.echo(f"wrote {written} ({written.stat().st_size // 1024} KiB)")
 
 
-@main.command("init-ci")
-@click.argument("repository", type=click.Path(path_type=Path), default=".")
-@click.option("--install", default="pip install grader", show_default=True,
-              help="The command that installs the grader in CI.")
-@click.option("--force", is_flag=True, help="Overwrite an existing workflow.")
+@main.command("build-checker")
+@click.option("--bundle", type=click.Path(path_type=Path), default=Path("public.json"), show_default=True,
+              help="The public bundle the checker checks against (`grader bundle`).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("dist"), show_default=True,
+              help="Folder for the wheel.")
 @friendly_errors
-def init_ci(repository: Path, install: str, force: bool) -> None:
-    """Write a GitHub Actions workflow that checks a student repository on every push.
+def build_checker(bundle: Path, output: Path) -> None:
+    """Build the student checker: a wheel of `grader check`, `grader replay` and the notebook's
+    `check()` with the bundle built in, and no answer key nor case generator.
 
     \b
     Example:
-      grader init-ci . && git add .github public.json
+      grader bundle -o public.json && grader build-checker --bundle public.json -o dist/
+    Its version carries the bundle's digest (0.1.0+bundle.3f2a...). Students install it with
+    pip install grader_checker-...whl (torch only for build_cnn); `grader init-ci` commits it.
     """
-    from grader.workflow import write_workflow
+    import hashlib
 
-    path = write_workflow(repository, install=install, force=force)
-    click.echo(f"wrote {path}; commit it together with public.json")
+    from grader.checker_build import build_checker as build
+
+    wheel = build(bundle, output)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    click.echo(f"wrote {wheel} ({wheel.stat().st_size // 1024} KiB, sha256 {digest})")
+
+
+@main.command("init-ci")
+@click.argument("repository", type=click.Path(path_type=Path), default=".")
+@click.option("--checker", type=click.Path(path_type=Path),
+              help="The student checker wheel (`grader build-checker`); default: build it from REPOSITORY/public.json.")
+@click.option("--checker-url", metavar="URL",
+              help="Install --checker from this https URL (pinned by its sha256) instead of committing it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing workflow.")
+@friendly_errors
+def init_ci(repository: Path, checker: Path | None, checker_url: str | None, force: bool) -> None:
+    """Write a GitHub Actions workflow that checks a student repository on every push.
+
+    \b
+    Example (in the template repository, holding public.json):
+      grader init-ci . && git add .github public.json
+    It commits the student checker as a wheel under .github/grader/ and installs it from there
+    (or from --checker-url), with pip's downloads cached, and torch only when a problem needs it.
+    """
+    from grader.workflow import instructions, write_workflow
+
+    if checker is not None and not checker.is_file():
+        raise UsageError(f"--checker {checker}: no such file",
+                         hint="build it with `grader build-checker --bundle public.json -o dist/`")
+    written = write_workflow(repository, checker=checker, checker_url=checker_url, force=force)
+    for line in instructions(written, repository):
+        click.echo(line)
 
 
 @main.command()
@@ -194,12 +193,7 @@ def replay(submission: Path, problem: str, arguments: str, rubric: Path | None, 
     from grader.replay import replay_case, replay_from_bundle
     from grader.runs import rubric_for
 
-    try:
-        parsed = json.loads(arguments)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"--args is not JSON: {error}", hint="quote it: --args '{\"N\": 4}'") from None
-    if not isinstance(parsed, dict):
-        raise UsageError("--args must be a JSON object of arguments, e.g. '{\"N\": 4, \"L\": 1}'")
+    parsed = parse_case(arguments)
     if bundle is not None and rubric is not None:
         raise UsageError("--bundle and --rubric cannot be combined", hint="a bundle already fixes the rubric")
     lines = (replay_from_bundle(submission, problem, parsed, read_bundle(bundle)) if bundle is not None
@@ -207,5 +201,6 @@ def replay(submission: Path, problem: str, arguments: str, rubric: Path | None, 
     console.print_replay(lines)
 
 
+main.add_command(check)  # the student checker's very command (grader_checker/cli.py)
 main.add_command(reference_group)
 main.add_command(rubric_group)

@@ -10,13 +10,17 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.cli_support import one_line, terminal_safe
 from grader.models import SubmissionResult
 from grader.reports import exports
-from grader.runs import CheckOutcome, Progress, RunOutcome
+
+if TYPE_CHECKING:  # the student checker ships this module, and neither runs nor what it imports
+    from grader.runs import Progress, RunOutcome
+    from grader.student_check import CheckOutcome
 
 STATUSES = ("correct", "partial", "incorrect", "missing", "error", "review")
 
@@ -100,7 +104,9 @@ def format_check(outcome: CheckOutcome, output_format: str) -> str:
                 handle.write(exports.job_summary_markdown(result, titles))
         source = os.path.relpath(outcome.graded_file)
         text = not_a_workflow_command(terminal_safe(exports.check_text(result, titles)))
-        return exports.github_annotations(result, source, titles) + "\n" + text + "\n"
+        places = {problem_id: (os.path.relpath(place.file), place.line, place.cell)
+                  for problem_id, place in outcome.locations.items()}
+        return exports.github_annotations(result, source, titles, places) + "\n" + text + "\n"
     return terminal_safe(exports.check_text(result, titles))
 
 

@@ -83,6 +83,13 @@ class Case:
     varied: str | None = None
     base_index: int | None = None
 
+def case_identity(arguments: Arguments) -> tuple[object, ...]:
+    """A hashable identity of a case's arguments: duplicate draws are recognised by it, and a
+    replayed case found among a bundle's (here, not in `cases`: the student checker has no
+    case generator)."""
+    return tuple((name, (value.shape, value.tobytes()) if isinstance(value, np.ndarray) else value)
+                 for name, value in sorted(arguments.items()))
+
 
 # --------------------------------------------------------------------------- answer keys
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader import cases, checking, diagnosis, scoring
+from grader import checking, diagnosis, scoring
 from grader.errors import UsageError
 from grader.formulas import grading as formulas
 from grader.models import (
@@ -69,6 +69,13 @@ def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
     ]
 
 
+def needs_torch(submission: Submission, keys: Sequence[ProblemKey]) -> bool:
+    """Whether the sandbox should preload torch: a problem builds a torch module, or the code
+    names torch. Preloading costs ~1.5 s, and a student checker without torch installed
+    grades every other problem without it."""
+    return any(key.kind == "module" for key in keys) or any("torch" in unit.code for unit in submission.units)
+
+
 def unreadable_result(submission: Submission, policies: Sequence[ProblemRubric],
                       keys: Sequence[ProblemKey], manual: Sequence[ManualRubric],
                       error: ExecutionError) -> SubmissionResult:
@@ -93,9 +100,11 @@ Shrinker = Callable[[Sequence[tuple[ProblemKey, ProblemCheck]]], Mapping[str, tu
 
 def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[ProblemRubric],
                keys: Sequence[ProblemKey], manual: Sequence[ManualRubric], device: str,
-               shrink: Shrinker | None = None, bundle: Path | None = None) -> SubmissionResult:
+               shrink: Shrinker | None = None, bundle: Path | None = None,
+               student: str | None = None) -> SubmissionResult:
     """Execute, check, diagnose and score one loaded submission against ready answer keys
-    (`bundle`: the public bundle they came from, which replay commands then name)."""
+    (`bundle`: the public bundle they came from, which replay commands then name, with
+    `student` for the submission's path: by default the absolute one)."""
     if submission.error is not None:
         return unreadable_result(submission, policies, keys, manual, submission.error)
     if submission.units:
@@ -125,7 +134,7 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     verdicts = tuple(
         written_verdict(policy, key, check, found, written[key.problem_id]) if key.problem_id in written else
         scoring.score(policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
-                      student=str(submission.path), bundle=str(bundle) if bundle else None)
+                      student=student or str(submission.path), bundle=str(bundle) if bundle else None)
         for policy, key, check, found, outcome in zip(policies, keys, checks, findings, outcomes)
     )
     return SubmissionResult(
@@ -185,6 +194,8 @@ class Grader:
 
     def keys_for(self, student_id: str) -> list[ProblemKey]:
         """This student's own cases and answers for every graded problem."""
+        from grader import cases  # here, not above: `grade_keys` ships in the student checker, `cases` never
+
         return [
             cases.build_key(self.problems[policy.problem_id], policy, self.rubric.conventions,
                             student_id=student_id, seed=self.seed, speculative_shrink=True)
@@ -201,6 +212,8 @@ class Grader:
     def _shrink(self, submission: Submission,
                 wrong: Sequence[tuple[ProblemKey, ProblemCheck]]) -> dict[str, tuple[Case, Value, Value]]:
         """The smallest failing case found per wrong problem, in one more sandbox call for all."""
+        from grader import cases
+
         firsts: dict[str, tuple[Case, Value, Value]] = {}
         candidate_keys: list[ProblemKey] = []
         for key, check in wrong:

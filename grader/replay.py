@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import cases, checking, diagnosis
+from grader import checking, diagnosis
 from grader.bundle import Bundle
-from grader.cases import case_identity
 from grader.errors import UsageError, did_you_mean
-from grader.models import Case, Limits, ProblemKey
-from grader.pipeline import call_plans, resolve_device
+from grader.models import Case, Limits, ProblemKey, case_identity
+from grader.pipeline import call_plans, needs_torch, resolve_device
 from grader.rubric import Rubric
 from grader.sandbox import Sandbox
 from grader.submissions import load
@@ -53,6 +52,7 @@ def _argument(value: object) -> int | float | np.ndarray:
 def replay_case(path: Path, problem_id: str, arguments: Mapping[str, object], rubric: Rubric) -> list[str]:
     """Run the case in the sandbox and describe expected, got and any named mistake, as lines."""
     import reference
+    from grader import cases  # instructors only: the student checker has no case generator
 
     ids = [p.problem_id for p in rubric.problems]
     if problem_id not in ids:
@@ -100,7 +100,7 @@ def run_key(path: Path, key: ProblemKey, arguments: Mapping[str, object], limits
     """Run a one-case key in the sandbox and describe expected, got and any named mistake."""
     problem_id = key.problem_id
     submission = load(path)
-    with Sandbox(limits, preload_torch=True) as sandbox:
+    with Sandbox(limits, preload_torch=needs_torch(submission, [key])) as sandbox:
         report = sandbox.execute(submission, call_plans([key], device))
     outcome = report.outcomes[problem_id]
     check = checking.check(key, outcome)

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from collections.abc import Callable, Sequence
-from typing import Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 import numpy as np
 
@@ -22,7 +22,11 @@ from grader.errors import RubricError, did_you_mean
 from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
 from grader.models import Limits
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
-from reference.problem import Conventions, Domain
+
+if TYPE_CHECKING:
+    # Only where a rubric is read: the student checker ships this module for its policy
+    # classes, and no part of the answer key (reference/problem.py holds the softmax).
+    from reference.problem import Conventions, Domain
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,8 @@ def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequenc
 
 
 def _conventions(table: RubricTable) -> Conventions:
+    from reference.problem import Conventions
+
     conventions = Conventions(padding=table.choice("padding", "same", ("same", "literal")),  # type: ignore[arg-type]
                               targets_sum_to_one=table.get("targets_sum_to_one", bool, True),
                               allow_degenerate=table.get("allow_degenerate", bool, False))
@@ -311,6 +317,7 @@ def _conventions(table: RubricTable) -> Conventions:
 def load_rubric(path: Path | str) -> Rubric:
     """Read and validate a rubric TOML; every mistake is a RubricError naming file, key and value."""
     from reference import PROBLEMS
+    from reference.problem import Conventions
 
     path = Path(path)
     try:

@@ -1,4 +1,4 @@
-"""Whole runs: grade a class into an output folder, re-render it, or check one repository.
+"""Whole runs: grade a class into an output folder, or re-render it.
 
 A class run discovers the submissions, skips those the gradebook already holds for this
 rubric (a killed run continues where it stopped), grades the rest through an executor, stores
@@ -17,16 +17,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import __version__
-from grader.bundle import Bundle
 from grader.errors import UsageError
 from grader.gradebook import Gradebook
 from grader.models import GradingFault, RunSummary, SubmissionResult
-from grader.pipeline import Settings, grade_keys, resolve_device
+from grader.pipeline import Settings, resolve_device
 from grader.reports import exports
 from grader.reports.html import render_site, render_student_page
 from grader.reports.statistics import titles_of
 from grader.rubric import Rubric, load_rubric
-from grader.sandbox import Sandbox
 from grader.submissions import discover, load
 
 GRADEBOOK_NAME = "gradebook.sqlite"
@@ -261,29 +259,6 @@ def _rerendered(out: Path, rubric: Rubric, seed: int, identity: str, previous: d
                          started=str(previous.get("started", "")), device=str(previous.get("device", "cpu")),
                          extra={"run_identity": identity, "misconception_titles": misconception_titles(rubric)})
     return RunOutcome(summary=summary, written=write_outputs(summary, out), graded=0, reused=len(results))
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """`grader check` of one repository: the result, the file graded, the mistakes' titles."""
-
-    result: SubmissionResult
-    graded_file: Path
-    titles: dict[str, str]
-
-
-def check_one(path: Path, bundle: Bundle, *, device: str = "cpu") -> CheckOutcome:
-    """Grade one student's work on the bundle's public cases (no answer key needed)."""
-    submission = load(path)
-    # Preloading torch costs ~1.5 s; `check` should start fast, so only pay it when the
-    # student's code or the bundle uses torch.
-    uses_torch = any("torch" in unit.code for unit in submission.units) or any(
-        key.kind == "module" for key in bundle.keys)
-    with Sandbox(bundle.limits, preload_torch=uses_torch) as sandbox:
-        result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device,
-                            bundle=bundle.path)
-    titles = {f"{key.problem_id}:{entry.id}": entry.title for key in bundle.keys for entry in key.catalog}
-    return CheckOutcome(result=result, graded_file=submission.entry or path, titles=titles)
 
 
 def misconception_titles(rubric: Rubric) -> dict[str, str]:

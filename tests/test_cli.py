@@ -13,7 +13,7 @@ from grader.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
-COMMANDS = ["run", "check", "report", "bundle", "init-ci", "replay", "reference", "rubric"]
+COMMANDS = ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay", "reference", "rubric"]
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -21,7 +21,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-ci", "replay"])
+@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     code, output = invoke(command, "--help")
     assert code == 0
@@ -90,18 +90,23 @@ def test_check_exits_one_and_annotates_a_wrong_repository(tmp_path: Path) -> Non
     assert "::error" in output and "input-as-layer" in output
 
 
-def test_init_ci_writes_a_workflow_that_runs_check(tmp_path: Path) -> None:
-    (tmp_path / "public.json").write_text("{}")
+def test_init_ci_writes_a_workflow_that_installs_the_student_checker(tmp_path: Path) -> None:
+    invoke("bundle", "-o", str(tmp_path / "public.json"))
     code, output = invoke("init-ci", str(tmp_path))
     assert code == 0, output
     workflow = (tmp_path / ".github" / "workflows" / "grader.yml").read_text()
-    assert "grader check . --bundle public.json --format github" in workflow
+    assert "grader check . --format github" in workflow
+    # Not `pip install grader`: on the public index that name is someone else's package.
+    (wheel,) = (tmp_path / ".github" / "grader").glob("grader_checker-*.whl")
+    assert f"python -m pip install ./.github/grader/{wheel.name}" in workflow and "install grader\n" not in workflow
+    assert "cache: pip" in workflow and "commit them with public.json" in output
     # The homework runs in this job: its token reads, and is not left in .git/config.
     assert "permissions:\n  contents: read" in workflow and "persist-credentials: false" in workflow
     code, output = invoke("init-ci", str(tmp_path))
     assert code == 2 and "--force" in output
-    code, output = invoke("init-ci", str(tmp_path), "--force", "--install", "pip install grader\n    permissions: write-all")
-    assert code == 2 and "one command, on one line" in output
+    code, output = invoke("init-ci", str(tmp_path), "--force", "--checker", str(wheel),
+                          "--checker-url", f"https://example.org/{wheel.name}\n    permissions: write-all")
+    assert code == 2 and "not an https URL of one word" in output
 
 
 def test_check_refuses_a_bundle_that_is_no_file(tmp_path: Path) -> None:

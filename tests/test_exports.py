@@ -123,6 +123,17 @@ def test_github_annotations_escape_per_the_workflow_command_rules() -> None:
                     "100%25 wrong%0D%0Areally, truly: yes")
 
 
+def test_github_annotations_point_at_the_line_that_defines_each_function() -> None:
+    places = {"p1": ("sub/solution.py", 12, None), "p3b": ("sub/homework.ipynb", 111, "cell 8"),
+              "p2": ("sub/solution.py", None, None)}
+    lines = github_annotations(BOB, "sub/solution.py", MISCONCEPTION_TITLES, places).splitlines()
+    assert lines[0].startswith("::error file=sub/solution.py,line=12,title=p1 Parameters of an MLP%3A partial::")
+    assert lines[1].startswith("::error file=sub/solution.py,title=p2 ")  # defined nowhere: the file
+    assert lines[3].startswith("::notice file=sub/homework.ipynb,line=111,"
+                               "title=p3b Softmax Jacobian (cell 8)%3A correct::")
+    assert lines[2].startswith("::") and "line=" not in lines[2]  # no place known: the graded file
+
+
 def test_job_summary_markdown_tables_problems_and_lists_fixes() -> None:
     markdown = job_summary_markdown(CAROL, MISCONCEPTION_TITLES)
     assert markdown.startswith("## grader check: 41 / 60 points")

@@ -17,7 +17,8 @@ import pytest
 from grader.bundle import read_bundle, write_bundle
 from grader.pipeline import Settings
 from grader.rubric import default_rubric_path, load_rubric
-from grader.runs import check_one, rerender, run_class
+from grader.runs import rerender, run_class
+from grader.student_check import check_one
 from tests.sample_expectations import EXPECTED, EXPECTED_ERROR_KINDS, EXPECTED_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent

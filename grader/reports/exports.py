@@ -214,9 +214,24 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_annotations(result: SubmissionResult, source_path: str, titles: Mapping[str, str] | None = None) -> str:
-    """GitHub Actions workflow commands: ::error per wrong problem, ::notice per correct one."""
+#: problem id -> (file, line or None, notebook cell or None): where its function is defined.
+Places = Mapping[str, tuple[str, "int | None", "str | None"]]
+
+
+def _place(source_path: str, place: tuple[str, int | None, str | None] | None) -> str:
+    """`file=...,line=...`: GitHub shows the annotation on that line of the student's code."""
+    if place is None:
+        return f"file={_escape_property(source_path)}"
+    file, line, _ = place
+    return f"file={_escape_property(file)}" + (f",line={line}" if line is not None else "")
+
+
+def github_annotations(result: SubmissionResult, source_path: str, titles: Mapping[str, str] | None = None,
+                       places: Places | None = None) -> str:
+    """GitHub Actions workflow commands: ::error per wrong problem, ::notice per correct one, each
+    at the line that defines the problem's function when `places` knows it."""
     titles = NO_TITLES if titles is None else titles
+    places = {} if places is None else places
     lines = []
     if result.error is not None:
         lines.append(
@@ -225,13 +240,15 @@ def github_annotations(result: SubmissionResult, source_path: str, titles: Mappi
         )
     for verdict in result.verdicts:
         command = "notice" if verdict.status == "correct" else "error"
-        title = f"{verdict.problem_id} {verdict.title}: {verdict.status}"
+        place = places.get(verdict.problem_id)
+        cell = f" ({place[2]})" if place is not None and place[2] else ""
+        title = f"{verdict.problem_id} {verdict.title}{cell}: {verdict.status}"
         message = "\n".join(_verdict_lines(verdict, titles)) or (
             f"{verdict.passed} of {verdict.total} cases passed, "
             f"{points(verdict.score)}/{points(verdict.max_score)}"
         )
         lines.append(
-            f"::{command} file={_escape_property(source_path)},title={_escape_property(title)}"
+            f"::{command} {_place(source_path, place)},title={_escape_property(title)}"
             f"::{_escape_data(message)}"
         )
     return "\n".join(lines) + "\n"

@@ -1,0 +1,3 @@
+from grader_checker.cli import main
+
+main()
