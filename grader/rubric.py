@@ -19,6 +19,7 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 
 from grader.errors import RubricError, did_you_mean
+from grader.lateness import LatePolicy, read_policy
 from grader.models import Limits
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 from reference.problem import Conventions, Domain
@@ -81,6 +82,7 @@ class Rubric:
     manual: tuple[ManualRubric, ...]
     limits: Limits
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    late: LatePolicy = LatePolicy()  # [late]: due date and penalty (none: nothing is late by time)
     digest: str = ""  # sha256 of the file's bytes: a changed rubric regrades
     raw: Mapping[str, object] = field(default_factory=dict)  # the parsed TOML, for results.json
 
@@ -336,6 +338,7 @@ def load_rubric(path: Path | str) -> Rubric:
         if item is not None:
             manual.append(item)
     limits = attempt(lambda: _limits(top.table("limits")), Limits())
+    late = attempt(lambda: read_policy(top.table("late")), LatePolicy())
     title = attempt(lambda: top.get("title", str), "")
     seed = attempt(lambda: top.number("seed", MISSING, 0, whole=True), 0)
     device = attempt(lambda: top.choice("device", "auto", ("auto", "cpu", "cuda")), "auto")
@@ -347,7 +350,7 @@ def load_rubric(path: Path | str) -> Rubric:
             "  - " + str(mistake).replace(f"{path}: ", "", 1).replace("\n", "\n    ") for mistake in mistakes))
     rubric = Rubric(
         path=path, schema_version=version, title=title, seed=seed, conventions=conventions, problems=tuple(problems),
-        manual=tuple(manual), limits=limits, device=device, digest=hashlib.sha256(content).hexdigest(), raw=raw)
+        manual=tuple(manual), limits=limits, device=device, late=late, digest=hashlib.sha256(content).hexdigest(), raw=raw)
     if not rubric.problems:
         raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",
                           hint="enable at least one problem (enabled = true)")
