@@ -153,6 +153,40 @@ def report(out: Path, rubric: Path | None, manual_csv: Path | None) -> None:
 
 
 @main.command()
+@click.argument("out", type=click.Path(path_type=Path), default=Path("out"))
+@click.option("--to", "to", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the students' pages and the LMS upload files into.")
+@click.option("--lms", type=click.Choice(["auto", "canvas", "gradescope", "moodle", "none"]), multiple=True,
+              default=("auto",), show_default=True,
+              help="Grade upload files to write (repeatable); auto: the LMS the class was exported from.")
+@click.option("--assignment", default="", help="The assignment's name in the LMS (default: the rubric's title).")
+@click.option("--canvas-assignment-id", default="", metavar="ID",
+              help="Canvas's assignment id: the grade column becomes 'NAME (ID)', which Canvas matches.")
+@friendly_errors
+def feedback(out: Path, to: Path, lms: tuple[str, ...], assignment: str, canvas_assignment_id: str) -> None:
+    """Release OUT's results: one page per student and the LMS's grade upload file, in --to.
+
+    \b
+    Example:
+      grader feedback out/ --to release/ --lms canvas --canvas-assignment-id 12345
+    Each page holds that student's results only, replay commands that work in their own
+    repository (with public.json), no link to the class dashboard and no path of this machine.
+    """
+    from grader.cli_support import terminal_safe
+    from grader.reports.release import release
+
+    released = release(out, to, lms, assignment, canvas_assignment_id)
+    click.echo(f"wrote {len(released.pages)} student pages in {to / 'students'}")
+    for path in released.upload_files:
+        click.echo(f"wrote {path}")
+    if released.no_submission:
+        click.echo(terminal_safe(f"{len(released.no_submission)} with no submission (empty grade in the upload "
+                                 f"files, no page): {', '.join(released.no_submission[:20])}"))
+    for warning in released.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+
+
+@main.command()
 @click.option("--rubric", type=click.Path(path_type=Path), help="Rubric TOML (default: the built-in dl-hw1).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("public.json"), show_default=True)
 @friendly_errors
