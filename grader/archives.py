@@ -55,7 +55,7 @@ def member_path(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath | None:
         raise refuse(archive, f"member {name!r} is a symbolic link; an export holds only files")
     if info.is_dir():
         return None
-    if mode and not stat.S_ISREG(mode):
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # no type bits at all: a plain file (Python's zipfile)
         raise refuse(archive, f"member {name!r} is not a regular file (a device or a pipe)")
     return path
 
