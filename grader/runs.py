@@ -90,8 +90,9 @@ def _grade_class(submissions: Path, intake: Intake, out: Path, settings: Setting
     from grader.workers import fault_data, from_data
 
     entries = list(intake.entries)
-    # A zip is hidden by its folder (the sandbox hides folders); staged copies live in `out`.
-    original = submissions if submissions.is_dir() else submissions.parent
+    # The sandbox hides folders: a zip's own folder may hold the grader's virtual environment
+    # (hiding it would hide numpy), and what the zip held is staged inside `out`, hidden anyway.
+    original = submissions if submissions.is_dir() else intake.folder
     settings = replace(settings, hidden_paths=hidden_paths(original, out, settings.rubric_path))
     seed = rubric.seed if settings.seed is None else settings.seed
     run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"

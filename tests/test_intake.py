@@ -327,3 +327,24 @@ def test_staging_never_follows_a_link_in_an_export_folder(tmp_path: Path) -> Non
     assert not (tmp_path / "out" / "intake" / "lovelaceada" / "extra.py").exists()
     assert any("link is never followed" in note for note in intake.notes)
     shutil.rmtree(tmp_path / "out")
+
+
+# --------------------------------------------------------------------------- graded end to end
+
+
+@pytest.mark.parametrize("export, expected", [
+    (canvas_export, {"hoppergrace", "lovelaceada"}),
+    (gradescope_export, {"20261001", "20261002"}),
+    (moodle_export, {"jane-doe", "john-smith"}),
+    (blackboard_export, {"jdoe", "asmith"}),
+])
+def test_each_lms_zip_grades_exactly_its_students_under_readable_ids(tmp_path: Path, export, expected) -> None:  # type: ignore[no-untyped-def]
+    from grader.pipeline import Settings
+    from grader.runs import run_class
+
+    archive = zipped(export(tmp_path / "export"), tmp_path / "export.zip", "download/")
+    outcome = run_class(archive, tmp_path / "out", Settings(rubric_path=default_rubric_path()), jobs=1)
+    assert {result.student_id for result in outcome.summary.results} == expected
+    assert not outcome.unreadable and not outcome.faults
+    assert all(result.total == result.max_score - sum(item.max_score for item in result.manual)
+               for result in outcome.summary.results if not result.late_note)
