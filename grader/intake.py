@@ -10,7 +10,6 @@ marks and prices late work. `OUT/intake.json` keeps all of it for `grader feedba
 
 from __future__ import annotations
 
-import datetime
 import json
 import shutil
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 from grader import archives
 from grader.errors import SubmissionsError, UsageError
 from grader.lateness import ON_TIME, LatePolicy, Lateness, assess
-from grader.lms_layouts import IntakeEntry, Layout, Member, detect, slug
+from grader.lms_layouts import IntakeEntry, Layout, Member, detect
 from grader.roster import RosterStudent
 from grader.submissions import discover, ignored, student_id
 
@@ -101,7 +100,7 @@ def _from_folder(root: Path, out: Path, policy: LatePolicy, roster: Sequence[Ros
     if layout is None and not from_archive:
         entries = tuple(discover(root))  # a plain class folder: read in place, as always
         found = [IntakeEntry(student_id=student_id(entry), sources=((entry, entry.name),)) for entry in entries]
-        return _finish(found, "folder", root, entries, policy, roster, notes, in_place=True)
+        return _finish(found, "folder", root, entries, policy, roster, notes)
     if layout is None:
         layout = Layout("folder", tuple(
             IntakeEntry(student_id=student_id(path), sources=((path, path.name),))
@@ -109,7 +108,7 @@ def _from_folder(root: Path, out: Path, policy: LatePolicy, roster: Sequence[Ros
     notes += layout.notes
     notes += [f"not graded: {path.name} (the {layout.lms} export's metadata)" for path in layout.metadata_files]
     found = _stage(_with_roster_ids(list(layout.entries), roster), staging, notes, layout.lms == "folder")
-    return _finish(found, layout.lms, staging, tuple(discover(staging)), policy, roster, notes, in_place=False)
+    return _finish(found, layout.lms, staging, tuple(discover(staging)), policy, roster, notes)
 
 
 def _with_roster_ids(found: list[IntakeEntry], roster: Sequence[RosterStudent] | None) -> list[IntakeEntry]:
@@ -180,7 +179,7 @@ def _copy_tree(folder: Path, target: Path, notes: list[str]) -> None:
 
 
 def _finish(found: list[IntakeEntry], lms: str, folder: Path, entries: tuple[Path, ...], policy: LatePolicy,
-            roster: Sequence[RosterStudent] | None, notes: list[str], *, in_place: bool) -> Intake:
+            roster: Sequence[RosterStudent] | None, notes: list[str]) -> Intake:
     by_id = {student.student_id.casefold(): student for student in roster or ()}
     records = []
     matched: set[str] = set()
@@ -195,9 +194,10 @@ def _finish(found: list[IntakeEntry], lms: str, folder: Path, entries: tuple[Pat
         submitted = entry.submitted_at
         records.append(StudentRecord(
             student_id=entry.student_id, status="submitted", lms=lms,
-            name=(known.name if known and known.name else entry.name), email=(known.email if known and known.email
-                                                                              else entry.email),
-            sid=(known.sid if known and known.sid else entry.sid), section=known.section if known else "",
+            # The roster's words win over the export's (a Canvas "name" is only the login).
+            name=known.name if known and known.name else entry.name,
+            email=known.email if known and known.email else entry.email,
+            sid=known.sid if known and known.sid else entry.sid, section=known.section if known else "",
             lms_user_id=entry.lms_user_id, submission_id=entry.submission_id,
             submitted_at=submitted.isoformat() if submitted else "",
             late=assess(policy, submitted, entry.late_flag), members=entry.members, on_roster=known is not None))
@@ -242,6 +242,3 @@ def read_record(out: Path) -> tuple[str, dict[str, StudentRecord]]:
         raise UsageError(f"{path}: unreadable ({error!r})",
                          hint="run `grader run` again: it rewrites the file, and regrades nothing unchanged") from None
 
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

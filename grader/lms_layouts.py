@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,12 @@ def _timestamp(value: Any) -> datetime.datetime | None:
     return None
 
 
+def _member(person: dict[str, Any], fallback: str) -> Member:
+    """A Gradescope submitter, known by their SID, else their email's name, else their name."""
+    name, email, sid = (str(_field(person, key) or "") for key in ("name", "email", "sid"))
+    return Member(student_id=slug(sid or email.split("@")[0] or name or fallback), name=name, email=email, sid=sid)
+
+
 def gradescope(folder: Path) -> Layout | None:
     metadata_path = folder / GRADESCOPE_METADATA
     if not metadata_path.is_file():
@@ -199,10 +205,7 @@ def gradescope(folder: Path) -> Layout | None:
         if not submission.is_dir():
             notes.append(f"{key} is in {GRADESCOPE_METADATA} but not in the export; skipped")
             continue
-        members = tuple(Member(student_id=slug(str(_field(person, "sid") or "") or str(_field(person, "email") or "")
-                                                .split("@")[0] or str(_field(person, "name") or key)),
-                               name=str(_field(person, "name") or ""), email=str(_field(person, "email") or ""),
-                               sid=str(_field(person, "sid") or "")) for person in submitters)
+        members = tuple(_member(person, str(key)) for person in submitters)
         lead = members[0]
         entries.append(IntakeEntry(
             student_id=lead.student_id, sources=((submission, lead.student_id),), lms="gradescope",

@@ -31,7 +31,6 @@ BUNDLE_NAME = "public.json"
 #: An absolute path's folders ("/home/prof/course/out/intake/ada/"): on a released page only the
 #: file name after them stays. Student text may name paths too; a file name is all it needs.
 ABSOLUTE_FOLDERS = re.compile(r"(?<![\w.~-])(?:/[^\s/'\"<>:;,()]+)+/(?=[^\s/'\"<>]*)")
-LMS_CHOICES = ("auto", "canvas", "gradescope", "moodle", "none")
 
 
 @dataclass(frozen=True)
