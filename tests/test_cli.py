@@ -19,7 +19,7 @@ from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
-COMMANDS = ["run", "check", "report", "bundle", "init-ci", "replay", "reference", "rubric"]
+COMMANDS = ["run", "check", "report", "bundle", "init-ci", "replay", "reference", "rubric", "feedback"]
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -27,7 +27,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-ci", "replay"])
+@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-ci", "replay", "feedback"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     code, output = invoke(command, "--help")
     assert code == 0
@@ -376,3 +376,15 @@ def test_a_released_replay_command_works_in_the_students_own_repository(
 def test_feedback_before_any_run_says_what_to_do(tmp_path: Path) -> None:
     code, output = invoke("feedback", str(tmp_path / "out"), "--to", str(tmp_path / "release"))
     assert code == 2 and "grader run" in output and "Traceback" not in output
+
+
+def test_report_after_an_export_run_keeps_the_late_penalty_and_the_intake(
+        released_canvas_class: dict[str, object]) -> None:
+    out = released_canvas_class["out"]
+    before = json.loads((out / "results.json").read_text())  # type: ignore[operator]
+    code, output = invoke("report", str(out), "--rubric", str(released_canvas_class["rubric"]))
+    assert code == 0, output
+    after = json.loads((out / "results.json").read_text())  # type: ignore[operator]
+    totals = {entry["id"]: entry["total"] for entry in after["submissions"]}
+    assert totals == {entry["id"]: entry["total"] for entry in before["submissions"]}
+    assert after["intake"] == before["intake"] and "hoppergrace" in after["intake"]["late"]

@@ -150,6 +150,16 @@ def test_a_moodle_export_names_students_readably_and_keeps_the_participant_id(tm
     assert sorted(p.name for p in (tmp_path / "out" / "intake" / "jane-doe").iterdir()) == ["hw1.py", "onlinetext.html"]
 
 
+def test_a_flat_moodle_download_names_each_file_after_the_prefix(tmp_path: Path) -> None:
+    export = tmp_path / "moodle"
+    export.mkdir()
+    (export / "Jane Doe_12345_assignsubmission_file_hw1.py").write_text(CORRECT)
+    (export / "Jane Doe_12345_assignsubmission_file_notes.md").write_text("# 3(a)\nproof")
+    intake = take_in(export, tmp_path / "out")
+    assert intake.lms == "moodle" and ids(intake) == {"jane-doe"}
+    assert sorted(p.name for p in (tmp_path / "out" / "intake" / "jane-doe").iterdir()) == ["hw1.py", "notes.md"]
+
+
 def test_a_blackboard_export_grades_the_latest_attempt_and_not_its_receipt(tmp_path: Path) -> None:
     intake = take_in(blackboard_export(tmp_path / "bb"), tmp_path / "out", LatePolicy(due=DUE))
     assert intake.lms == "blackboard" and ids(intake) == {"jdoe", "asmith"}
