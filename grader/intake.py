@@ -20,6 +20,7 @@ from grader import archives
 from grader.errors import SubmissionsError, UsageError
 from grader.lateness import ON_TIME, LatePolicy, Lateness, assess
 from grader.lms_layouts import IntakeEntry, Layout, Member, detect
+from grader.models import SubmissionResult
 from grader.roster import RosterStudent
 from grader.submissions import discover, ignored, student_id
 
@@ -210,6 +211,20 @@ def _finish(found: list[IntakeEntry], lms: str, folder: Path, entries: tuple[Pat
         raise UsageError(f"{folder}: no submissions found (expected NAME.py, NAME.ipynb, NAME/ or an LMS export)",
                          hint="point `grader run` at the folder or .zip that holds the class's work")
     return Intake(lms=lms, folder=folder, entries=entries, students=tuple(records), notes=tuple(notes))
+
+
+def with_lateness(result: SubmissionResult, record: StudentRecord | None) -> SubmissionResult:
+    """The result with its late penalty (from the intake record) in force."""
+    if record is None or not record.late.late:
+        return result
+    return replace(result, late_penalty=record.late.penalty, late_note=record.late.text)
+
+
+def intake_summary(intake: Intake) -> dict[str, object]:
+    """What results.json says about the intake: the LMS, late work, students with no submission."""
+    return {"lms": intake.lms,
+            "late": {record.student_id: record.late.text for record in intake.students if record.late.late},
+            "no_submission": [record.student_id for record in intake.students if record.status == "no submission"]}
 
 
 # --------------------------------------------------------------------------- intake.json

@@ -19,7 +19,7 @@ from pathlib import Path
 from grader import __version__
 from grader.bundle import Bundle
 from grader.errors import SubmissionsError, UsageError
-from grader.intake import Intake, StudentRecord, read_record, take_in, write_record
+from grader.intake import Intake, intake_summary, read_record, take_in, with_lateness, write_record
 from grader.gradebook import Gradebook
 from grader.models import GradingFault, RunSummary, SubmissionResult
 from grader.pipeline import Settings, grade_keys, resolve_device
@@ -161,20 +161,6 @@ def _grade_class(submissions: Path, intake: Intake, out: Path, settings: Setting
                       no_submission=tuple(record.student_id for record in intake.students
                                           if record.status == "no submission"),
                       intake_notes=intake.notes, lms=intake.lms)
-
-
-def with_lateness(result: SubmissionResult, record: StudentRecord | None) -> SubmissionResult:
-    """The result with its late penalty (from the intake record) in force."""
-    if record is None or not record.late.late:
-        return result
-    return replace(result, late_penalty=record.late.penalty, late_note=record.late.text)
-
-
-def intake_summary(intake: Intake) -> dict[str, object]:
-    """What results.json says about the intake: the LMS, late work, students with no submission."""
-    return {"lms": intake.lms,
-            "late": {record.student_id: record.late.text for record in intake.students if record.late.late},
-            "no_submission": [record.student_id for record in intake.students if record.status == "no submission"]}
 
 
 def prepare_output_folder(out: Path, submissions: Path) -> None:
