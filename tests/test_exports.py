@@ -40,7 +40,7 @@ def test_grades_csv_has_a_column_per_problem_and_manual_item(tmp_path: Path) -> 
     path = write_grades_csv(sample_summary(), tmp_path / "grades.csv")
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["student_id", "p1", "p2", "p3a", "p3b", "p3c", "p3a-proof", "total", "max"]
+    assert list(rows[0]) == ["student_id", "p1", "p2", "p3a", "p3b", "p3c", "p3a-proof", "total", "max", "status"]
     bob = rows[1]
     assert (bob["student_id"], bob["p1"], bob["p2"], bob["p3a-proof"], bob["total"], bob["max"]) == (
         "bob", "7.5", "7", "", "42.5", "60"
@@ -215,3 +215,18 @@ def test_a_late_penalty_lowers_the_total_and_survives_results_json() -> None:
     assert late.total == pytest.approx(0.9 * ALICE.total)
     again = result_from_data(result_to_data(late))
     assert again.total == pytest.approx(late.total) and again.late_note == "late by 1 day: -10%"
+
+
+def test_grades_csv_says_which_students_were_late_unreadable_or_handed_in_nothing(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    summary = sample_summary()
+    late = replace(summary.results[0], late_penalty=0.1, late_note="late by 2 hours: -10%")
+    summary = replace(summary, results=(late, *summary.results[1:]),
+                      extra={**summary.extra, "intake": {"no_submission": ["nadia"]}})
+    with write_grades_csv(summary, tmp_path / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert rows["alice"]["status"] == "late: late by 2 hours: -10%"
+    assert rows["bob"]["status"] == "graded"
+    assert [row["status"] for row in rows.values()].count("unreadable") == 1
+    assert rows["nadia"]["status"] == "no submission" and rows["nadia"]["total"] == "" and rows["nadia"]["max"] == "60"
