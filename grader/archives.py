@@ -60,11 +60,13 @@ def member_path(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath | None:
     return path
 
 
-def unpack(archive: Path) -> Path:
+def unpack(archive: Path, max_total: int | None = None) -> Path:
     """Unpack `archive` into a new private temp folder (mode 0700) and return it.
 
     The caller removes the folder. Any refusal removes what was written and raises a
-    SubmissionsError that names the archive and the member."""
+    SubmissionsError that names the archive and the member. `max_total`: a smaller cap on
+    the bytes unpacked (one student's zip), never a larger one."""
+    total_cap = MAX_TOTAL_BYTES if max_total is None else min(max_total, MAX_TOTAL_BYTES)
     archive = Path(archive)
     try:
         opened = zipfile.ZipFile(archive)
@@ -76,16 +78,16 @@ def unpack(archive: Path) -> Path:
             raise refuse(archive, f"{len(members):,} members, over the limit of {MAX_MEMBERS:,}")
         planned = [(info, member_path(archive, info)) for info in members]  # every name checked first
         declared = sum(info.file_size for info in members)
-        if declared > MAX_TOTAL_BYTES:
-            raise refuse(archive, f"it would unpack to {declared / 1e9:.1f} GB, over the "
-                         f"{MAX_TOTAL_BYTES / 1e9:.0f} GB limit (a zip bomb?)")
+        if declared > total_cap:
+            raise refuse(archive, f"it would unpack to {declared / 1e6:,.0f} MB, over the "
+                         f"{total_cap / 1e6:,.0f} MB limit (a zip bomb?)")
         folder = Path(tempfile.mkdtemp(prefix="grader-intake-"))  # mkdtemp: mode 0700, ours alone
         try:
             written = 0
             for info, path in planned:
                 if path is None:
                     continue
-                written += _extract(opened, archive, info, folder / Path(*path.parts), MAX_TOTAL_BYTES - written)
+                written += _extract(opened, archive, info, folder / Path(*path.parts), total_cap - written)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

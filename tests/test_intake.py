@@ -129,6 +129,21 @@ def test_a_folder_holding_only_the_downloaded_zip_grades_what_it_contains(tmp_pa
     assert ids(intake) == {"hoppergrace", "lovelaceada"}  # not one student called "submissions"
 
 
+def test_a_students_uploaded_zip_is_unpacked_into_their_folder_and_a_hostile_one_costs_only_them(
+        tmp_path: Path) -> None:
+    export = canvas_export(tmp_path / "canvas")
+    with zipfile.ZipFile(export / "turingalan_23458_78903_hw1.zip", "w") as upload:
+        upload.writestr("hw1/hw1.py", CORRECT)
+    hostile_zip(export / "mallorymal_23459_78904_hw1.zip", "../../../escaped.py")
+    intake = take_in(export, tmp_path / "out")
+    assert ids(intake) == {"hoppergrace", "lovelaceada", "turingalan", "mallorymal"}
+    assert (tmp_path / "out" / "intake" / "turingalan" / "hw1" / "hw1.py").read_text() == CORRECT
+    assert list((tmp_path / "out" / "intake" / "mallorymal").iterdir()) == []
+    assert any(note.startswith("mallorymal: ") and "not unpacked" in note and "path traversal" in note
+               for note in intake.notes)
+    assert not list(tmp_path.rglob("escaped.py"))
+
+
 def test_a_gradescope_export_names_students_by_sid_and_never_grades_the_metadata(tmp_path: Path) -> None:
     intake = take_in(zipped(gradescope_export(tmp_path / "gs"), tmp_path / "gs.zip", "assignment_1_export/"),
                      tmp_path / "out", LatePolicy(due=DUE, penalty_per_day=0.1))
