@@ -97,14 +97,19 @@ def unpack(archive: Path, max_total: int | None = None) -> Path:
 def _extract(opened: zipfile.ZipFile, archive: Path, info: zipfile.ZipInfo, target: Path, room: int) -> int:
     """Copy one member, counting real bytes against the caps; returns the bytes written."""
     limit = min(MAX_MEMBER_BYTES, room, max(info.compress_size, 1) * MAX_RATIO + CHUNK)
-    target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # "a" is a file and "a/b" wants it as a folder
+        raise refuse(archive, f"member {info.filename!r} cannot be written (a file holds its folder's name)") from None
     try:
         # O_EXCL and O_NOFOLLOW: two members of one name, or a link planted between the
         # checks and the write, fail instead of overwriting or following.
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         raise refuse(archive, f"member {info.filename!r} appears twice") from None
+    except OSError as error:  # a name past 255 bytes
+        raise refuse(archive, f"member {info.filename!r} cannot be written ({error.strerror})") from None
     with os.fdopen(descriptor, "wb") as output, opened.open(info) as source:
         while True:
             try:

@@ -260,6 +260,21 @@ def test_a_zip_declaring_more_than_the_total_cap_is_refused_before_unpacking(tmp
         unpack(archive)
 
 
+@pytest.mark.parametrize("second, words", [("alice.py/inner.py", "cannot be written"),
+                                            ("alice.py", "appears twice"),
+                                            ("x" * 300 + ".py", "cannot be written")])
+def test_a_zip_whose_members_collide_is_refused_with_their_names(tmp_path: Path, second: str, words: str) -> None:
+    import warnings
+
+    archive = tmp_path / "collide.zip"
+    with zipfile.ZipFile(archive, "w") as output, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it writes
+        output.writestr("alice.py", CORRECT)
+        output.writestr(second, CORRECT)
+    with pytest.raises(SubmissionsError, match=words):
+        unpack(archive)
+
+
 def test_a_file_that_is_no_zip_is_a_clear_error(tmp_path: Path) -> None:
     fake = tmp_path / "class.zip"
     fake.write_text("not a zip")
