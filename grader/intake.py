@@ -28,6 +28,8 @@ INTAKE_FOLDER = "intake"
 INTAKE_RECORD = "intake.json"
 #: A file copied out of an export folder larger than this is left out (load() caps a file at 5 MB).
 MAX_COPIED_BYTES = 50_000_000
+#: What one student's uploaded .zip may unpack to (the grader reads 20 MB of a folder at most).
+MAX_STUDENT_ARCHIVE_BYTES = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -139,13 +141,19 @@ def _stage(found: list[IntakeEntry], staging: Path, notes: list[str], keep_names
                                    hint="remove one of them, or give the roster distinct ids")
         taken.add(name.casefold())
         target = staging / name
-        if single and entry.sources[0][0].is_file():
+        if single and _is_zip(entry.sources[0][0]):
+            target = staging / Path(name).stem  # "alice.zip" is the folder "alice/"
+            target.mkdir()
+            _unpack_into(entry.sources[0][0], target, notes)
+        elif single and entry.sources[0][0].is_file():
             _copy_file(entry.sources[0][0], target, notes)
         else:
             target.mkdir()
             for path, given in entry.sources:
                 if path.is_dir() and not path.is_symlink():
                     _copy_tree(path, target, notes)
+                elif _is_zip(path):
+                    _unpack_into(path, target, notes)
                 else:
                     _copy_file(path, target / Path(given).name, notes)
         staged.append(replace(entry, student_id=student_id(target)))
@@ -155,6 +163,25 @@ def _stage(found: list[IntakeEntry], staging: Path, notes: list[str], keep_names
 def file_safe(text: str) -> str:
     """An id as a file name: no separators, no leading dot (it would be skipped as hidden)."""
     return text.replace("/", "-").replace("\\", "-").replace("\x00", "").lstrip(".") or "student"
+
+
+def _is_zip(path: Path) -> bool:
+    return path.suffix.lower() == ".zip" and path.is_file() and not path.is_symlink()
+
+
+def _unpack_into(archive: Path, target: Path, notes: list[str]) -> None:
+    """A student's uploaded .zip, unpacked (once: a zip inside it stays a file) into their folder.
+    A hostile one costs that student their entry, never the run: the note says why."""
+    try:
+        unpacked = archives.unpack(archive, max_total=MAX_STUDENT_ARCHIVE_BYTES)
+    except SubmissionsError as error:
+        notes.append(f"{target.name}: {archive.name} not unpacked: {error.message.split(': ', 2)[-1]}")
+        return
+    try:
+        _copy_tree(unpacked, target, notes)
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
+    notes.append(f"{target.name}: unpacked {archive.name}")
 
 
 def _copy_file(path: Path, target: Path, notes: list[str]) -> None:

@@ -137,7 +137,7 @@ def test_a_students_uploaded_zip_is_unpacked_into_their_folder_and_a_hostile_one
     hostile_zip(export / "mallorymal_23459_78904_hw1.zip", "../../../escaped.py")
     intake = take_in(export, tmp_path / "out")
     assert ids(intake) == {"hoppergrace", "lovelaceada", "turingalan", "mallorymal"}
-    assert (tmp_path / "out" / "intake" / "turingalan" / "hw1" / "hw1.py").read_text() == CORRECT
+    assert (tmp_path / "out" / "intake" / "turingalan" / "hw1" / "hw1.py").read_text() == CORRECT, intake.notes
     assert list((tmp_path / "out" / "intake" / "mallorymal").iterdir()) == []
     assert any(note.startswith("mallorymal: ") and "not unpacked" in note and "path traversal" in note
                for note in intake.notes)
