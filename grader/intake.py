@@ -219,6 +219,9 @@ def _finish(found: list[IntakeEntry], lms: str, folder: Path, entries: tuple[Pat
             matched.add(known.student_id.casefold())
         elif roster is not None:
             notes.append(f"{entry.student_id} is not on the roster")
+        for member in entry.members[1:]:  # a group's other members handed in with the first
+            matched.update(student.student_id.casefold() for student in roster or ()
+                           if student.aliases() & member.aliases())
         submitted = entry.submitted_at
         records.append(StudentRecord(
             student_id=entry.student_id, status="submitted", lms=lms,

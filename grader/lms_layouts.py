@@ -43,6 +43,10 @@ class Member:
     email: str = ""
     sid: str = ""  # the institution's student id (Gradescope SID, Canvas SIS id)
 
+    def aliases(self) -> set[str]:
+        found = {self.student_id, self.sid, self.email, self.email.split("@")[0] if self.email else ""}
+        return {alias.casefold() for alias in found if alias}
+
 
 @dataclass(frozen=True)
 class IntakeEntry:
@@ -63,10 +67,8 @@ class IntakeEntry:
 
     def aliases(self) -> set[str]:
         """Every id a roster may use for this student."""
-        found = {self.student_id, self.sid, self.email, self.lms_user_id}
-        if self.email:
-            found.add(self.email.split("@")[0])
-        return {alias.casefold() for alias in found if alias}
+        own = Member(self.student_id, email=self.email, sid=self.sid).aliases()
+        return own | ({self.lms_user_id.casefold()} if self.lms_user_id else set())
 
 
 @dataclass(frozen=True)

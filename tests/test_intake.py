@@ -302,14 +302,16 @@ def test_gradescope_metadata_is_read_with_a_safe_bounded_loader(tmp_path: Path, 
 
 def test_a_roster_names_students_adds_those_with_no_submission_and_maps_sids(tmp_path: Path) -> None:
     roster = tmp_path / "roster.csv"
-    roster.write_text("ID,Name,E-mail\n".replace("E-mail", "EMAIL")
+    roster.write_text("ID,Name,EMAIL\n"
                       + "ada,Ada Lovelace,ada@example.edu\ngrace,Grace Hopper,grace@example.edu\n"
-                        "emmy,Emmy Noether,emmy@example.edu\n")
+                        "emmy,Emmy Noether,emmy@example.edu\nalan,Alan Turing,alan@example.edu\n")
     intake = take_in(gradescope_export(tmp_path / "gs"), tmp_path / "out", roster=read_roster(roster))
     # Matched by email: the roster's ids, not the SIDs.
     assert ids(intake) == {"ada", "grace"}
     emmy = intake.record("emmy")
     assert emmy is not None and emmy.status == "no submission" and emmy.name == "Emmy Noether"
+    # Alan handed in with Grace's group: he is not "no submission".
+    assert intake.record("alan") is None
 
 
 @pytest.mark.parametrize("text, words", [
