@@ -11,13 +11,15 @@ where they are documented:
   (Canvas Instructor Guide, "How do I download all student submissions for an assignment?";
   the same scheme is parsed by canvas-code-correction's submissions_unzip.py.)
 - Gradescope, "Export Submissions": `submission_metadata.yml` beside one `submission_ID/`
-  folder per submission; the YAML maps `submission_ID` to `:submitters:` (each `:name:`,
-  `:sid:`, `:email:`) and `:created_at:`. (Gradescope Help, "Exporting submissions";
-  gradescope-autograders.readthedocs.io "Submission Metadata" for the fields.)
-- Moodle, "Download all submissions": `Full Name_participantid_assignsubmission_file_` folders
+  folder per submission; the YAML (Ruby symbols as keys) maps `submission_ID` to
+  `:submitters:` (each `:name:`, `:sid:`, `:email:`) and `:created_at:`. (Gradescope Help,
+  "Exporting submissions"; gradescope-autograders.readthedocs.io "Submission Metadata" for what
+  the fields mean; public export parsers read the same keys.)
+- Moodle, "Download all submissions": `First Last_participantId_assignsubmission_file_` folders
   (or files with the original name after that prefix); `_assignsubmission_onlinetext_` holds
-  the online text. (Moodle docs, "Assignment settings: download submissions in folders";
-  mod/assign/lang/en/assign.php `downloadasfolders_help`.)
+  the online text. (mod/assign/lang/en/assign.php `downloadasfolders_help`: "each submission
+  is put in a separate folder ... files are not renamed"; Moodle's feedback-upload guide names
+  the folder format.)
 - Blackboard Learn, "Download Assignment": `Assignment_username_attempt_YYYY-MM-DD-HH-MM-SS_file`
   plus `Assignment_username_attempt_YYYY-MM-DD-HH-MM-SS.txt` with "Name: Full Name (username)"
   and "Date Submitted: ...". (Blackboard Help, "Download assignments".)

@@ -1,15 +1,19 @@
 """Grade upload files in the columns each LMS documents for its import.
 
 - Canvas, Grades > Import: `Student, ID, SIS User ID, SIS Login ID, Section`, then one column
-  per assignment named `Assignment Name (assignment id)`; Canvas matches rows by ID (or SIS id)
-  and columns by the id in parentheses. (Canvas Instructor Guide, "How do I import grades in
-  the Gradebook?" and the export it mirrors.)
+  per assignment named `Assignment Name (assignment id)`; Canvas matches rows by the student's
+  name, ID or SIS User ID, and columns by the id in parentheses. (Canvas Instructor Guide, "How
+  do I import grades in the Gradebook?"; Ohio State's "Import a CSV file to Carmen grades" lists
+  the same required columns: name or ID or SIS User ID, SIS Login ID, Section, assignment.)
 - Gradescope, an assignment's "Upload scores" / roster CSV: `Name, SID, Email`, then the score
   column, here `Total Score`. (Gradescope Help, "Uploading scores for an assignment".)
 - Moodle, Assignment > "Upload grading worksheet" (assignfeedback_offline): `Identifier, Full
   name, Email address, Status, Grade, Maximum Grade, Grade can be changed, Last modified
   (submission), Last modified (grade), Feedback comments`; rows are matched by Identifier,
-  "Participant N". (mod/assign/feedback/offline, importgradeslib.php.)
+  "Participant N", and dates read like "Wednesday, September 23, 2020, 9:00 PM".
+  (mod/assign/feedback/offline, importgradeslib.php; the same ten columns are what the public
+  worksheet tools check for. Moodle adds "ID number", "Group" or "Online text" only when those
+  are enabled, and the import ignores columns it does not know.)
 
 A student with no submission gets an empty grade: an empty cell leaves the LMS's grade as it
 is (a 0 would overwrite an extension the instructor granted there).
@@ -78,7 +82,7 @@ def gradescope_csv(path: Path, results: Mapping[str, SubmissionResult], records:
 def moodle_csv(path: Path, results: Mapping[str, SubmissionResult], records: Mapping[str, StudentRecord],
                summaries: Mapping[str, str], maximum: float) -> Path:
     now = datetime.datetime.now()
-    graded_at = f"{now:%A}, {now.day} {now:%B %Y}, {now:%I:%M %p}"  # as Moodle writes it
+    graded_at = f"{now:%A, %B} {now.day}, {now:%Y}, {int(now.strftime('%I'))}:{now:%M %p}"  # as Moodle writes it
     rows = []
     for student, record, result in _rows(results, records):
         rows.append([f"Participant {record.lms_user_id}" if record and record.lms_user_id else student,
