@@ -388,3 +388,13 @@ def test_report_after_an_export_run_keeps_the_late_penalty_and_the_intake(
     totals = {entry["id"]: entry["total"] for entry in after["submissions"]}
     assert totals == {entry["id"]: entry["total"] for entry in before["submissions"]}
     assert after["intake"] == before["intake"] and "hoppergrace" in after["intake"]["late"]
+
+
+def test_a_zip_that_climbs_out_of_its_folder_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as output:
+        output.writestr("alice.py", "x = 1\n")
+        output.writestr("../../evil.py", "x = 1\n")
+    code, output = invoke("run", str(archive), "--out", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in output
+    assert "class.zip: refused to unpack: member '../../evil.py' climbs out of the folder" in output
