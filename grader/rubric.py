@@ -377,4 +377,9 @@ def validate_rubric(path: Path | str) -> list[str]:
                      f"misconceptions" + (f" ({', '.join(inactive)} inactive under these conventions)" if inactive else ""))
     for item in rubric.manual:
         lines.append(f"  {item.item_id:<9} {item.points:g} points, graded by a person: {item.title}")
+    late = rubric.late
+    if late.due is not None:
+        after = f", no credit after {late.max_days:g} days" if late.max_days is not None else ""
+        lines.append(f"  late:     due {late.due.isoformat()}, -{late.penalty_per_day:.0%} per started day, "
+                     f"{late.grace_minutes:g} minutes' grace{after}")
     return lines

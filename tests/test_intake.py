@@ -349,8 +349,13 @@ def test_the_rubrics_late_policy_is_read_and_prices_each_day() -> None:
 
 
 def test_a_late_table_loads_from_the_rubric(tmp_path: Path) -> None:
-    rubric = load_rubric(rubric_with(tmp_path, 'due = 2026-10-01T23:59:00-04:00\npenalty_per_day = 0.1\n'))
+    from grader.rubric import validate_rubric
+
+    path = rubric_with(tmp_path, 'due = 2026-10-01T23:59:00-04:00\npenalty_per_day = 0.1\nmax_days = 5\n')
+    rubric = load_rubric(path)
     assert rubric.late.due == DUE and rubric.late.penalty_per_day == 0.1
+    assert "  late:     due 2026-10-01T23:59:00-04:00, -10% per started day, 0 minutes' grace, no credit after 5 days" \
+        in validate_rubric(path)
 
 
 @pytest.mark.parametrize("late, words", [
