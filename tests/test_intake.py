@@ -401,3 +401,14 @@ def test_each_lms_zip_grades_exactly_its_students_under_readable_ids(tmp_path: P
     assert not outcome.unreadable and not outcome.faults
     assert all(result.total == result.max_score - sum(item.max_score for item in result.manual)
                for result in outcome.summary.results if not result.late_note)
+
+
+def test_grading_the_same_export_again_regrades_nothing(tmp_path: Path) -> None:
+    from grader.pipeline import Settings
+    from grader.runs import run_class
+
+    archive = zipped(canvas_export(tmp_path / "canvas"), tmp_path / "canvas.zip")
+    settings = Settings(rubric_path=default_rubric_path())
+    run_class(archive, tmp_path / "out", settings, jobs=1)
+    again = run_class(archive, tmp_path / "out", settings, jobs=1)  # staged afresh: same names, same bytes
+    assert (again.graded, again.reused) == (0, 2)
