@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli_support import INTERNAL_ERROR, friendly_errors
+from grader.cli_support import INTERNAL_ERROR, SOME_UNREADABLE, friendly_errors
 from grader.commands import reference_group, rubric_group
 from grader.errors import UsageError
 from grader_checker.cli import check, parse_case
@@ -35,16 +35,25 @@ def main() -> None:
 @click.option("--seed", type=click.IntRange(0), help="Override the rubric's seed for hidden cases.")
 @click.option("--only", multiple=True, metavar="ID", help="Grade only these problems (repeatable).")
 @click.option("--scheduler", metavar="ADDRESS", help="Grade on a Dask cluster (needs grader[cluster]).")
+@click.option("--roster", type=click.Path(path_type=Path),
+              help="CSV of the class (id,name,email,sid,section): names, and who handed in nothing.")
 @friendly_errors
 def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: float | None,
-        memory: int | None, device: str, seed: int | None, only: tuple[str, ...], scheduler: str | None) -> None:
-    """Grade every submission in SUBMISSIONS and write reports to --out.
+        memory: int | None, device: str, seed: int | None, only: tuple[str, ...], scheduler: str | None,
+        roster: Path | None) -> None:
+    """Grade every submission in SUBMISSIONS (a folder or an LMS's .zip) and write reports to --out.
 
     \b
     Example:
       grader run submissions/ --out out/ --jobs 2
+      grader run canvas-download.zip --roster roster.csv --out out/
       open out/index.html
-    A run that is interrupted (even kill -9) continues where it stopped when started again.
+    Canvas, Gradescope, Moodle and Blackboard exports are recognised; any other folder is one
+    entry per file or folder. A run that is interrupted (even kill -9) continues where it
+    stopped when started again.
+    \b
+    Exit codes: 0 every entry graded, 65 some entries could not be read as a submission,
+    70 the grader failed on some entries (a bug), 2 unusable input, 3 the sandbox failed.
     """
     from dataclasses import replace
 
@@ -66,11 +75,19 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
                          hint=did_you_mean(unknown[0], [p.problem_id for p in loaded.problems])
                          or f"choose from {', '.join(p.problem_id for p in loaded.problems)}")
     settings = Settings(rubric_path=loaded.path, limits=limits, device=device, seed=seed, only=only)
+    class_list = None
+    if roster is not None:
+        from grader.roster import read_roster
+
+        class_list = read_roster(roster)
     with console.progress_reporter() as progress:
-        outcome = run_class(submissions, out, settings, jobs=jobs, scheduler=scheduler, progress=progress)
+        outcome = run_class(submissions, out, settings, jobs=jobs, scheduler=scheduler, progress=progress,
+                            roster=class_list)
     console.print_summary(outcome, out)
     if outcome.faults:
         sys.exit(INTERNAL_ERROR)
+    if outcome.unreadable:
+        sys.exit(SOME_UNREADABLE)
 
 
 @main.command()
@@ -99,6 +116,40 @@ def report(out: Path, rubric: Path | None, manual_csv: Path | None) -> None:
         click.echo(f"imported {count} manual score(s) from {manual_csv}")
     outcome = rerender(out, loaded.path)
     click.echo(f"re-rendered {len(outcome.written)} files for {outcome.reused} submissions in {out}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path), default=Path("out"))
+@click.option("--to", "to", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the students' pages and the LMS upload files into.")
+@click.option("--lms", type=click.Choice(["auto", "canvas", "gradescope", "moodle", "none"]), multiple=True,
+              default=("auto",), show_default=True,
+              help="Grade upload files to write (repeatable); auto: the LMS the class was exported from.")
+@click.option("--assignment", default="", help="The assignment's name in the LMS (default: the rubric's title).")
+@click.option("--canvas-assignment-id", default="", metavar="ID",
+              help="Canvas's assignment id: the grade column becomes 'NAME (ID)', which Canvas matches.")
+@friendly_errors
+def feedback(out: Path, to: Path, lms: tuple[str, ...], assignment: str, canvas_assignment_id: str) -> None:
+    """Release OUT's results: one page per student and the LMS's grade upload file, in --to.
+
+    \b
+    Example:
+      grader feedback out/ --to release/ --lms canvas --canvas-assignment-id 12345
+    Each page holds that student's results only, replay commands that work in their own
+    repository (with public.json), no link to the class dashboard and no path of this machine.
+    """
+    from grader.cli_support import terminal_safe
+    from grader.reports.release import release
+
+    released = release(out, to, lms, assignment, canvas_assignment_id)
+    click.echo(f"wrote {len(released.pages)} student pages in {to / 'students'}")
+    for path in released.upload_files:
+        click.echo(f"wrote {path}")
+    if released.no_submission:
+        click.echo(terminal_safe(f"{len(released.no_submission)} with no submission (empty grade in the upload "
+                                 f"files, no page): {', '.join(released.no_submission[:20])}"))
+    for warning in released.warnings:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
 
 
 @main.command()

@@ -22,6 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The exit status of a grader bug (sysexits' EX_SOFTWARE), whole-run or per submission.
 INTERNAL_ERROR = 70
+#: `grader run` finished, but some entries could not be read as a submission at all (a PDF, a
+#: binary, a folder with no .py or .ipynb): sysexits' EX_DATAERR. 2 is a usage error, 3 a
+#: sandbox that cannot start, 70 a grader fault (which wins when both happen).
+SOME_UNREADABLE = 65
 
 #: C0 controls but tab and newline, DEL and the C1 controls: what a terminal acts on. A
 #: student's printed output, exception message or file name could clear the screen, rewrite a

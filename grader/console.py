@@ -74,6 +74,22 @@ def print_summary(outcome: RunOutcome, out: Path) -> None:
     maximum = summary.results[0].max_score if summary.results else 0.0
     click.echo(f"\n{count} submissions ({outcome.graded} graded now, {outcome.reused} unchanged); "
                f"mean {mean_total:.1f}/{maximum:g}")
+    if outcome.lms != "folder":
+        click.echo(f"read as a {outcome.lms.capitalize()} export")
+    for note in outcome.intake_notes[:20]:
+        click.echo(terminal_safe(f"intake: {note}"))
+    late = [r for r in summary.results if r.late_note]
+    if late:
+        click.echo(f"{len(late)} late: " + terminal_safe(", ".join(f"{one_line(r.student_id)} ({r.late_note})"
+                                                                    for r in late[:10])))
+    if outcome.no_submission:
+        click.echo(f"{len(outcome.no_submission)} on the roster handed in nothing (no submission): "
+                   + terminal_safe(", ".join(one_line(name) for name in outcome.no_submission[:20])))
+    if outcome.unreadable:
+        names = ", ".join(one_line(name) for name in outcome.unreadable[:10])
+        more = f" and {len(outcome.unreadable) - 10} more" if len(outcome.unreadable) > 10 else ""
+        click.secho(terminal_safe(f"{len(outcome.unreadable)} of {count} entries could not be graded (unreadable): "
+                                  f"{names}{more}; each report says why"), fg="yellow", err=True)
     click.echo(f"isolation: {', '.join(summary.isolation) or 'unknown'}")
     for warning in summary.warnings:
         click.secho(f"WARNING: {warning}", fg="yellow", err=True)

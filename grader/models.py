@@ -351,11 +351,20 @@ class SubmissionResult:
     stderr: str = ""
     isolation: tuple[str, ...] = ()
     digest: str = ""
+    #: The rubric's late policy applied to this submission: the fraction of the total taken
+    #: off (1.0: no credit) and the words for it. Set from the intake record, never stored.
+    late_penalty: float = 0.0
+    late_note: str = ""
+
+    @property
+    def points_before_penalty(self) -> float:
+        # A verdict awaiting review (a formula no one could read) has no score yet.
+        automatic = sum(verdict.score for verdict in self.verdicts if verdict.status != "review")
+        return automatic + sum(item.score or 0.0 for item in self.manual)
 
     @property
     def total(self) -> float:
-        automatic = sum(verdict.score for verdict in self.verdicts if verdict.status != "review")
-        return automatic + sum(item.score or 0.0 for item in self.manual)
+        return self.points_before_penalty * (1.0 - self.late_penalty)
 
     @property
     def max_score(self) -> float:

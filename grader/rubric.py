@@ -20,6 +20,7 @@ import numpy as np
 
 from grader.errors import RubricError, did_you_mean
 from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
+from grader.lateness import LatePolicy, read_policy
 from grader.models import Limits
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 
@@ -88,6 +89,7 @@ class Rubric:
     manual: tuple[ManualRubric, ...]
     limits: Limits
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    late: LatePolicy = LatePolicy()  # [late]: due date and penalty (none: nothing is late by time)
     digest: str = ""  # sha256 of the file's bytes: a changed rubric regrades
     raw: Mapping[str, object] = field(default_factory=dict)  # the parsed TOML, for results.json
 
@@ -364,6 +366,7 @@ def load_rubric(path: Path | str) -> Rubric:
         if item is not None:
             manual.append(item)
     limits = attempt(lambda: _limits(top.table("limits")), Limits())
+    late = attempt(lambda: read_policy(top.table("late")), LatePolicy())
     title = attempt(lambda: top.get("title", str), "")
     seed = attempt(lambda: top.number("seed", MISSING, 0, whole=True), 0)
     device = attempt(lambda: top.choice("device", "auto", ("auto", "cpu", "cuda")), "auto")
@@ -375,7 +378,7 @@ def load_rubric(path: Path | str) -> Rubric:
             "  - " + str(mistake).replace(f"{path}: ", "", 1).replace("\n", "\n    ") for mistake in mistakes))
     rubric = Rubric(
         path=path, schema_version=version, title=title, seed=seed, conventions=conventions, problems=tuple(problems),
-        manual=tuple(manual), limits=limits, device=device, digest=hashlib.sha256(content).hexdigest(), raw=raw)
+        manual=tuple(manual), limits=limits, device=device, late=late, digest=hashlib.sha256(content).hexdigest(), raw=raw)
     if not rubric.problems:
         raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",
                           hint="enable at least one problem (enabled = true)")
@@ -402,4 +405,9 @@ def validate_rubric(path: Path | str) -> list[str]:
                      f"misconceptions" + (f" ({', '.join(inactive)} inactive under these conventions)" if inactive else ""))
     for item in rubric.manual:
         lines.append(f"  {item.item_id:<9} {item.points:g} points, graded by a person: {item.title}")
+    late = rubric.late
+    if late.due is not None:
+        after = f", no credit after {late.max_days:g} days" if late.max_days is not None else ""
+        lines.append(f"  late:     due {late.due.isoformat()}, -{late.penalty_per_day:.0%} per started day, "
+                     f"{late.grace_minutes:g} minutes' grace{after}")
     return lines

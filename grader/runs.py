@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import __version__
-from grader.errors import UsageError
+from grader.errors import SubmissionsError, UsageError
+from grader.intake import Intake, intake_summary, read_record, take_in, with_lateness, write_record
 from grader.gradebook import Gradebook
 from grader.models import GradingFault, RunSummary, SubmissionResult
 from grader.pipeline import Settings, resolve_device
@@ -25,7 +26,8 @@ from grader.reports import exports
 from grader.reports.html import render_site, render_student_page
 from grader.reports.statistics import titles_of
 from grader.rubric import Rubric, load_rubric
-from grader.submissions import discover, load
+from grader.roster import RosterStudent
+from grader.submissions import load
 
 GRADEBOOK_NAME = "gradebook.sqlite"
 LOCK_NAME = ".grader-run.lock"
@@ -46,6 +48,10 @@ class RunOutcome:
     reused: int  # unchanged since an earlier run: taken from the gradebook
     faults: tuple[GradingFault, ...] = ()  # submissions the grader failed on: not graded
     faults_log: Path | None = None  # their tracebacks, for the bug report
+    unreadable: tuple[str, ...] = ()  # entries that could not be read as a submission at all
+    no_submission: tuple[str, ...] = ()  # on the roster, nothing handed in
+    intake_notes: tuple[str, ...] = ()  # what the intake ignored, grouped or renamed
+    lms: str = "folder"  # the export's layout
 
 
 def hidden_paths(submissions: Path, out: Path, rubric_path: Path) -> tuple[Path, ...]:
@@ -60,26 +66,32 @@ def hidden_paths(submissions: Path, out: Path, rubric_path: Path) -> tuple[Path,
 
 
 def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2,
-              scheduler: str | None = None, progress: Progress | None = None) -> RunOutcome:
-    """Grade every submission in a folder into `out` and write every report."""
+              scheduler: str | None = None, progress: Progress | None = None,
+              roster: Sequence[RosterStudent] | None = None) -> RunOutcome:
+    """Grade every submission in a folder or LMS export (.zip) into `out` and write every report."""
     rubric = load_rubric(settings.rubric_path)
     device = resolve_device(settings.device)  # refuse --device cuda without CUDA before any work
-    entries = discover(submissions)
-    if not entries:
-        raise UsageError(f"{submissions}: no submissions found (expected NAME.py, NAME.ipynb or NAME/)",
-                         hint="point `grader run` at the folder that holds one entry per student")
+    if not submissions.is_dir() and not (submissions.is_file() and submissions.suffix.lower() == ".zip"):
+        raise SubmissionsError(f"submissions {submissions} does not exist or is not a folder or a .zip file",
+                               hint="pass the folder or the .zip your LMS exported (one entry per student)")
     prepare_output_folder(out, submissions)
     with hold_output_folder(out):
-        return _grade_class(submissions, entries, out, settings, rubric, device, jobs, scheduler, progress)
+        intake = take_in(submissions, out, rubric.late, roster)
+        write_record(intake, out)
+        return _grade_class(submissions, intake, out, settings, rubric, device, jobs, scheduler, progress)
 
 
-def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Settings, rubric: Rubric,
+def _grade_class(submissions: Path, intake: Intake, out: Path, settings: Settings, rubric: Rubric,
                  device: str, jobs: int, scheduler: str | None, progress: Progress | None) -> RunOutcome:
     """`run_class` once the output folder is ready and this run's alone."""
     from grader.executors import make_executor
     from grader.workers import fault_data, from_data
 
-    settings = replace(settings, hidden_paths=hidden_paths(submissions, out, settings.rubric_path))
+    entries = list(intake.entries)
+    # The sandbox hides folders: a zip's own folder may hold the grader's virtual environment
+    # (hiding it would hide numpy), and what the zip held is staged inside `out`, hidden anyway.
+    original = submissions if submissions.is_dir() else intake.folder
+    settings = replace(settings, hidden_paths=hidden_paths(original, out, settings.rubric_path))
     seed = rubric.seed if settings.seed is None else settings.seed
     run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"
     gradebook = Gradebook(out / GRADEBOOK_NAME)
@@ -114,7 +126,8 @@ def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Se
                         if progress is not None:
                             progress(done, len(entries), None)
                         continue
-                    gradebook.save(result, run_identity)
+                    gradebook.save(result, run_identity)  # as graded: lateness is applied on the way out
+                    result = with_lateness(result, intake.record(result.student_id))
                     # A student's own files now, while the workers grade on: at the end they
                     # were a single-threaded tail of ~1.5 s per 1,000 students.
                     student_files[result.student_id] = write_student_files(result, out, titles)
@@ -125,7 +138,8 @@ def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Se
                 warnings = tuple(getattr(executor, "warnings", ()))
             finally:
                 executor.close()
-        results = tuple(r for r in gradebook.results(run_identity) if r.student_id in student_ids)
+        results = tuple(with_lateness(r, intake.record(r.student_id))
+                        for r in gradebook.results(run_identity) if r.student_id in student_ids)
     finally:
         gradebook.close()
     summary = RunSummary(
@@ -134,12 +148,17 @@ def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Se
         warnings=warnings + isolation_warnings(isolation),
         started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         device=device,
-        extra={"run_identity": run_identity, "misconception_titles": titles},
+        extra={"run_identity": run_identity, "misconception_titles": titles, "intake": intake_summary(intake)},
     )
     written = write_outputs(summary, out, student_files)
     graded = len(todo) - sum(1 for fault in faults if fault.entry in todo)
     return RunOutcome(summary=summary, written=written, graded=graded, reused=reused,
-                      faults=tuple(faults), faults_log=write_faults_log(faults, out))
+                      faults=tuple(faults), faults_log=write_faults_log(faults, out),
+                      unreadable=tuple(r.student_id for r in results if r.error is not None
+                                       and r.error.kind == "unreadable"),
+                      no_submission=tuple(record.student_id for record in intake.students
+                                          if record.status == "no submission"),
+                      intake_notes=intake.notes, lms=intake.lms)
 
 
 def prepare_output_folder(out: Path, submissions: Path) -> None:
@@ -253,11 +272,16 @@ def rerender(out: Path, rubric_path: Path) -> RunOutcome:
 
 def _rerendered(out: Path, rubric: Rubric, seed: int, identity: str, previous: dict,
                 results: tuple[SubmissionResult, ...]) -> RunOutcome:
+    _, records = read_record(out)
+    results = tuple(with_lateness(result, records.get(result.student_id)) for result in results)
+    extra: dict[str, object] = {"run_identity": identity, "misconception_titles": misconception_titles(rubric)}
+    if "intake" in previous:
+        extra["intake"] = previous["intake"]
     summary = RunSummary(rubric=dict(rubric.raw), seed=seed, results=results,
                          isolation=tuple(previous.get("isolation", ())),
                          warnings=tuple(previous.get("warnings", ())),
                          started=str(previous.get("started", "")), device=str(previous.get("device", "cpu")),
-                         extra={"run_identity": identity, "misconception_titles": misconception_titles(rubric)})
+                         extra=extra)
     return RunOutcome(summary=summary, written=write_outputs(summary, out), graded=0, reused=len(results))
 
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import html
 import json
+import re
+import shlex
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
+from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
-COMMANDS = ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay", "reference", "rubric"]
+COMMANDS = ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay", "reference", "rubric", "feedback"]
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -21,7 +27,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay"])
+@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay", "feedback"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     code, output = invoke(command, "--help")
     assert code == 0
@@ -273,3 +279,128 @@ def test_a_student_id_cannot_break_a_progress_line() -> None:
     # A file named "a\n::error::pwned.py" printed a GitHub workflow command of its own.
     assert "\n" not in one_line("a\n::error::pwned") and "\u202e" not in one_line("a\u202eb")
 
+
+
+# --------------------------------------------------------------------------- LMS exports in, feedback out
+
+
+#: A Canvas download of a small class: a correct module, a late notebook, a wrong sign (with
+#: failing public cases to replay) and a PDF no one can grade.
+CANVAS_CLASS = {
+    "lovelaceada_23456_78901_hw1.py": SUBMISSIONS / "ada_lovelace.py",
+    "hoppergrace_LATE_23457_78902_HW1-1.ipynb": SUBMISSIONS / "grace_hopper.ipynb",
+    "flipperjoan_23459_78904_hw1.py": SUBMISSIONS / "mistake_3b_sign_flipped.py",
+}
+CLASS_IDS = ("lovelaceada", "hoppergrace", "flipperjoan", "turingalan", "noetheremmy")
+CLASS_NAMES = ("Ada Lovelace", "Grace Hopper", "Joan Flipper", "Alan Turing", "Emmy Noether")
+
+
+@pytest.fixture(scope="module")
+def released_canvas_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """`grader run canvas.zip --roster` then `grader feedback --to release/`, once for the module."""
+    base = tmp_path_factory.mktemp("canvas class")
+    archive = base / "HW1 submissions.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as output:
+        for name, source in CANVAS_CLASS.items():
+            output.write(source, name)
+        output.writestr("turingalan_23458_78903_hw1.pdf", b"%PDF-1.4 not code")
+    roster = base / "roster.csv"
+    roster.write_text("ID,NAME,Email\n" + "".join(
+        f"{student},{name},{student}@example.edu\n" for student, name in zip(CLASS_IDS, CLASS_NAMES)))
+    rubric = base / "rubric.toml"
+    rubric.write_text((ROOT / "rubrics" / "dl-hw1.toml").read_text()
+                      + "\n[late]\ndue = 2026-10-01T23:59:00-04:00\npenalty_per_day = 0.1\n")
+    out, release = base / "out", base / "release"
+    run = CliRunner().invoke(main, ["run", str(archive), "--roster", str(roster), "--rubric", str(rubric),
+                                    "--out", str(out), "--jobs", "2"], catch_exceptions=False)
+    feedback = CliRunner().invoke(main, ["feedback", str(out), "--to", str(release), "--lms", "canvas",
+                                         "--canvas-assignment-id", "12345"], catch_exceptions=False)
+    return {"base": base, "out": out, "release": release, "run": run, "feedback": feedback, "rubric": rubric}
+
+
+def test_a_canvas_zip_grades_exactly_its_students_and_exits_65_for_the_unreadable_one(
+        released_canvas_class: dict[str, object]) -> None:
+    run = released_canvas_class["run"]
+    assert run.exit_code == 65, run.output  # type: ignore[attr-defined]
+    output = run.output  # type: ignore[attr-defined]
+    assert "1 of 4 entries could not be graded (unreadable): turingalan" in output
+    assert "no submission): noetheremmy" in output and "hoppergrace (marked late by the LMS: -10%)" in output
+    results = json.loads((released_canvas_class["out"] / "results.json").read_text())  # type: ignore[operator]
+    assert sorted(entry["id"] for entry in results["submissions"]) == ["flipperjoan", "hoppergrace", "lovelaceada",
+                                                                       "turingalan"]
+    assert results["intake"]["no_submission"] == ["noetheremmy"] and results["intake"]["lms"] == "canvas"
+
+
+def test_feedback_pages_hold_only_their_students_results_and_no_instructor_path(
+        released_canvas_class: dict[str, object]) -> None:
+    feedback = released_canvas_class["feedback"]
+    assert feedback.exit_code == 0, feedback.output  # type: ignore[attr-defined]
+    pages = sorted((released_canvas_class["release"] / "students").glob("*.html"))  # type: ignore[operator]
+    assert [page.stem for page in pages] == ["flipperjoan", "hoppergrace", "lovelaceada", "turingalan"]
+    base = str(released_canvas_class["base"])
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        owner = CLASS_IDS.index(page.stem)
+        others = [word for index, pair in enumerate(zip(CLASS_IDS, CLASS_NAMES)) if index != owner for word in pair]
+        assert not [word for word in others if word in text], page.name
+        assert base not in text and "/tmp/" not in text and "/intake/" not in text, page.name
+        assert "index.html" not in text  # no link to the class dashboard
+        assert CLASS_NAMES[owner] in text
+    assert "Late: marked late by the LMS: -10%; 50 points before the penalty" in pages[1].read_text()
+
+
+def test_feedback_writes_the_canvas_upload_with_the_assignment_column(released_canvas_class: dict[str, object]) -> None:
+    upload = released_canvas_class["release"] / "canvas-grades.csv"  # type: ignore[operator]
+    rows = list(csv.reader(upload.open(newline="", encoding="utf-8")))
+    title = load_rubric(released_canvas_class["rubric"]).title  # type: ignore[arg-type]
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"{title} (12345)"]
+    grades = {row[1]: row[5] for row in rows[1:]}
+    assert float(grades["23456"]) > 0
+    assert float(grades["23457"]) == pytest.approx(0.9 * float(grades["23456"]))  # Grace: late, -10%
+    assert "" in grades.values()  # Emmy: no submission, no grade written
+
+
+def test_a_released_replay_command_works_in_the_students_own_repository(
+        released_canvas_class: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (released_canvas_class["release"] / "students" / "flipperjoan.html").read_text()  # type: ignore[operator]
+    commands = [html.unescape(found) for found in re.findall(r'<code class="replay">([^<]*)</code>', page)]
+    assert commands and all(command.endswith("--bundle public.json") for command in commands)
+    repository = tmp_path / "flipperjoan-hw1"
+    repository.mkdir()
+    shutil.copy(SUBMISSIONS / "mistake_3b_sign_flipped.py", repository / "hw1.py")
+    code, output = invoke("bundle", "--rubric", str(released_canvas_class["rubric"]),
+                          "-o", str(repository / "public.json"))
+    assert code == 0, output
+    monkeypatch.chdir(repository)
+    words = shlex.split(commands[0])
+    assert words[:3] == ["grader", "replay", "."]
+    code, output = invoke(*words[1:])
+    assert code == 0, output
+    assert "expected" in output.lower()
+
+
+def test_feedback_before_any_run_says_what_to_do(tmp_path: Path) -> None:
+    code, output = invoke("feedback", str(tmp_path / "out"), "--to", str(tmp_path / "release"))
+    assert code == 2 and "grader run" in output and "Traceback" not in output
+
+
+def test_report_after_an_export_run_keeps_the_late_penalty_and_the_intake(
+        released_canvas_class: dict[str, object]) -> None:
+    out = released_canvas_class["out"]
+    before = json.loads((out / "results.json").read_text())  # type: ignore[operator]
+    code, output = invoke("report", str(out), "--rubric", str(released_canvas_class["rubric"]))
+    assert code == 0, output
+    after = json.loads((out / "results.json").read_text())  # type: ignore[operator]
+    totals = {entry["id"]: entry["total"] for entry in after["submissions"]}
+    assert totals == {entry["id"]: entry["total"] for entry in before["submissions"]}
+    assert after["intake"] == before["intake"] and "hoppergrace" in after["intake"]["late"]
+
+
+def test_a_zip_that_climbs_out_of_its_folder_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as output:
+        output.writestr("alice.py", "x = 1\n")
+        output.writestr("../../evil.py", "x = 1\n")
+    code, output = invoke("run", str(archive), "--out", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in output
+    assert "class.zip: refused to unpack: member '../../evil.py' climbs out of the folder" in output

@@ -7,6 +7,8 @@ import json
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import pytest
+
 from grader.models import SubmissionResult
 from grader.reports.exports import (
     check_json,
@@ -38,7 +40,7 @@ def test_grades_csv_has_a_column_per_problem_and_manual_item(tmp_path: Path) -> 
     path = write_grades_csv(sample_summary(), tmp_path / "grades.csv")
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["student_id", "p1", "p2", "p3a", "p3b", "p3c", "p3a-proof", "total", "max"]
+    assert list(rows[0]) == ["student_id", "p1", "p2", "p3a", "p3b", "p3c", "p3a-proof", "total", "max", "status"]
     bob = rows[1]
     assert (bob["student_id"], bob["p1"], bob["p2"], bob["p3a-proof"], bob["total"], bob["max"]) == (
         "bob", "7.5", "7", "", "42.5", "60"
@@ -151,3 +153,91 @@ def test_a_student_id_with_control_characters_is_written_out_in_grades_csv() -> 
     assert _spreadsheet_safe("\x1b]52;c;WA==\x07eve") == "\\x1b]52;c;WA==\\x07eve"
     assert _spreadsheet_safe("=HYPERLINK()") == "'=HYPERLINK()"
 
+
+
+# --------------------------------------------------------------------------- LMS grade uploads
+
+from grader.intake import StudentRecord  # noqa: E402
+from grader.lms_layouts import Member  # noqa: E402
+from grader.reports import lms_exports  # noqa: E402
+from grader.reports.serialize import result_from_data, result_to_data  # noqa: E402
+
+#: The columns each LMS documents for its grade import, written out here from its docs (not
+#: imported from the module under test, so a renamed column fails).
+CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "HW1 (12345)"]
+GRADESCOPE_HEADER = ["Name", "SID", "Email", "Total Score"]
+MOODLE_HEADER = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
+                 "Grade can be changed", "Last modified (submission)", "Last modified (grade)", "Feedback comments"]
+
+
+def class_records() -> dict[str, StudentRecord]:
+    return {
+        "alice": StudentRecord("alice", "submitted", "canvas", "Alice Liddell", "alice@example.edu", "S1", "A",
+                               lms_user_id="23456", submitted_at="2026-10-01T20:00:00-04:00"),
+        "bob": StudentRecord("bob", "submitted", "canvas", "=HYPERLINK(\"http://x\")", "bob@example.edu", "S2",
+                             lms_user_id="23457",
+                             members=(Member("bob", "Bob", "bob@example.edu", "S2"),
+                                      Member("zed", "Zed", "zed@example.edu", "S9"))),
+        "nadia": StudentRecord("nadia", "no submission", "canvas", "Nadia Boulanger", "nadia@example.edu", "S3",
+                               lms_user_id="23458"),
+    }
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def test_the_canvas_upload_has_canvass_columns_and_a_blank_for_no_submission(tmp_path: Path) -> None:
+    results = {"alice": ALICE, "bob": BOB}
+    rows = read_rows(lms_exports.canvas_csv(tmp_path / "canvas.csv", results, class_records(), "HW1 (12345)"))
+    assert rows[0] == CANVAS_HEADER
+    by_id = {row[1]: row for row in rows[1:]}
+    assert by_id["23456"][0] == "Alice Liddell" and by_id["23456"][2] == "S1" and float(by_id["23456"][5]) == ALICE.total
+    assert by_id["23458"][5] == ""  # no submission: Canvas keeps what it has
+    assert by_id["23457"][0].startswith("'=")  # a formula in a name is text
+
+
+def test_the_gradescope_upload_gives_every_group_member_the_score(tmp_path: Path) -> None:
+    results = {"alice": ALICE, "bob": BOB}
+    rows = read_rows(lms_exports.gradescope_csv(tmp_path / "gs.csv", results, class_records()))
+    assert rows[0] == GRADESCOPE_HEADER
+    by_sid = {row[1]: row for row in rows[1:]}
+    assert by_sid["S2"][3] == by_sid["S9"][3] != ""
+    assert by_sid["S3"][3] == "" and by_sid["S1"][2] == "alice@example.edu"
+
+
+def test_the_moodle_worksheet_matches_participants_and_says_no_submission(tmp_path: Path) -> None:
+    results = {"alice": ALICE}
+    rows = read_rows(lms_exports.moodle_csv(tmp_path / "moodle.csv", results, class_records(),
+                                            {"alice": "50/60; p1 correct"}, 60.0))
+    assert rows[0] == MOODLE_HEADER
+    by_identifier = {row[0]: row for row in rows[1:]}
+    alice = by_identifier["Participant 23456"]
+    assert alice[3] == "Submitted for grading" and alice[4] == f"{ALICE.total:.2f}" and alice[5] == "60.00"
+    assert alice[9] == "50/60; p1 correct"
+    assert by_identifier["Participant 23458"][3] == "No submission" and by_identifier["Participant 23458"][4] == ""
+
+
+def test_a_late_penalty_lowers_the_total_and_survives_results_json() -> None:
+    from dataclasses import replace
+
+    late = replace(ALICE, late_penalty=0.1, late_note="late by 1 day: -10%")
+    assert late.total == pytest.approx(0.9 * ALICE.total)
+    again = result_from_data(result_to_data(late))
+    assert again.total == pytest.approx(late.total) and again.late_note == "late by 1 day: -10%"
+
+
+def test_grades_csv_says_which_students_were_late_unreadable_or_handed_in_nothing(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    summary = sample_summary()
+    late = replace(summary.results[0], late_penalty=0.1, late_note="late by 2 hours: -10%")
+    summary = replace(summary, results=(late, *summary.results[1:]),
+                      extra={**summary.extra, "intake": {"no_submission": ["nadia"]}})
+    with write_grades_csv(summary, tmp_path / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert rows["alice"]["status"] == "late: late by 2 hours: -10%"
+    assert rows["bob"]["status"] == "graded"
+    assert [row["status"] for row in rows.values()].count("unreadable") == 1
+    assert rows["nadia"]["status"] == "no submission" and rows["nadia"]["total"] == "" and rows["nadia"]["max"] == "60"

@@ -47,8 +47,15 @@ def _spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _status(result: SubmissionResult) -> str:
+    if result.error is not None and result.error.kind == "unreadable":
+        return "unreadable"
+    return f"late: {result.late_note}" if result.late_note else "graded"
+
+
 def write_grades_csv(summary: RunSummary, path: Path) -> Path:
-    """grades.csv: one row per student, one column per problem and manual item, total, max."""
+    """grades.csv: one row per student, one column per problem and manual item, total, max and
+    status ("graded", "late: ...", "unreadable"; the roster's students with no submission last)."""
     problem_ids: list[str] = []
     manual_ids: list[str] = []
     for result in summary.results:
@@ -56,7 +63,7 @@ def write_grades_csv(summary: RunSummary, path: Path) -> Path:
         manual_ids += [item.item_id for item in result.manual if item.item_id not in manual_ids]
     with Path(path).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student_id", *problem_ids, *manual_ids, "total", "max"])
+        writer.writerow(["student_id", *problem_ids, *manual_ids, "total", "max", "status"])
         for result in summary.results:
             # A problem awaiting review is "review", not a 0 that looks like a grade.
             scores = {verdict.problem_id: "review" if verdict.status == "review" else points(verdict.score)
@@ -68,7 +75,14 @@ def write_grades_csv(summary: RunSummary, path: Path) -> Path:
                 *(scores.get(column, "") for column in problem_ids + manual_ids),
                 points(result.total),
                 points(result.max_score),
+                _spreadsheet_safe(_status(result)),
             ])
+        intake = summary.extra.get("intake")
+        missing = intake.get("no_submission", []) if isinstance(intake, Mapping) else []
+        maximum = points(max((result.max_score for result in summary.results), default=0.0))
+        for student in missing:
+            writer.writerow([_spreadsheet_safe(str(student)), *([""] * (len(problem_ids) + len(manual_ids))),
+                             "", maximum, "no submission"])
     return Path(path)
 
 

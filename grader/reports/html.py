@@ -96,11 +96,14 @@ def render_site(summary: RunSummary, out: Path, *, pages_written: Mapping[str, P
                       for result in summary.results]
 
 
-def render_student_page(result: SubmissionResult, titles: Mapping[str, str], out: Path) -> Path:
-    """Write out/students/ID.html for one student (the class dashboard is not needed)."""
+def render_student_page(result: SubmissionResult, titles: Mapping[str, str], out: Path, *,
+                        release: bool = False, display_name: str = "") -> Path:
+    """Write out/students/ID.html for one student (the class dashboard is not needed);
+    `release`: the copy `grader feedback` hands the student (no link to the dashboard)."""
     page = _make_folder(Path(out) / "students") / student_file_name(result.student_id)
     template = _environment().get_template("student.html")
-    page.write_text(template.render(page=student_page(result, titles), css=_css(), script_source=NO_SCRIPT), encoding="utf-8")
+    view = student_page(result, titles, release=release, display_name=display_name)
+    page.write_text(template.render(page=view, css=_css(), script_source=NO_SCRIPT), encoding="utf-8")
     return page
 
 

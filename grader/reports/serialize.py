@@ -191,6 +191,7 @@ def result_to_data(result: SubmissionResult) -> dict[str, Any]:
         "stderr": result.stderr,
         "isolation": list(result.isolation),
         "digest": result.digest,
+        "late": {"penalty": result.late_penalty, "note": result.late_note} if result.late_note else None,
     }
 
 
@@ -207,6 +208,8 @@ def result_from_data(data: Mapping[str, Any]) -> SubmissionResult:
             stderr=data.get("stderr", ""),
             isolation=tuple(data.get("isolation", ())),
             digest=data.get("digest", ""),
+            late_penalty=float((data.get("late") or {}).get("penalty", 0.0)),
+            late_note=str((data.get("late") or {}).get("note", "")),
         )
     except (KeyError, TypeError, ValueError) as problem:
         # Only a grader bug or a hand-edited file gets here: say which record and which key.

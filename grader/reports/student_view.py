@@ -102,6 +102,10 @@ class StudentPage:
     stderr: str
     isolation: tuple[str, ...]
     digest: str
+    #: Released to the student (`grader feedback`): no link to the class dashboard.
+    release: bool = False
+    display_name: str = ""  # "Grace Hopper (hoppergrace)" when the intake knows the name
+    late_text: str = ""  # "late by 1 day 3 hours: -10%; 50 points before the penalty"
 
 
 def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
@@ -143,9 +147,15 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
     )
 
 
-def student_page(result: SubmissionResult, titles: Mapping[str, str]) -> StudentPage:
-    """The content of one student's page."""
+def student_page(result: SubmissionResult, titles: Mapping[str, str], *, release: bool = False,
+                 display_name: str = "") -> StudentPage:
+    """The content of one student's page (`release`: the copy the student receives)."""
+    late_text = (f"{result.late_note}; {points(result.points_before_penalty)} points before the penalty"
+                 if result.late_penalty else result.late_note)
     return StudentPage(
+        release=release,
+        display_name=display_name or result.student_id,
+        late_text=late_text,
         student_id=result.student_id,
         total_text=f"{points(result.total)} / {points(result.max_score)}",
         percent_text=percent(result.total, result.max_score),
