@@ -373,3 +373,29 @@ def test_a_students_torch_network_is_run_counted_and_diagnosed(tmp_path: Path) -
         "bias=False), nn.ReLU()", "bias=False), nn.BatchNorm2d(d), nn.ReLU()"))
     unexplained = {v.problem_id: v for v in check_one(tmp_path / "batch_norm.py", bundle).result.verdicts}["p2-torch"]
     assert unexplained.status in ("incorrect", "partial") and unexplained.explanation
+
+
+def test_changing_only_a_file_loading_skips_regrades_the_submission(tmp_path: Path) -> None:
+    # Issue 11, point 4: each student's answer depends on one file loading never reads (a
+    # README-named module, a module over 5 MB, a data file); change only that file and the
+    # rerun must regrade that student, with the new grade, not keep the old one as unchanged.
+    from tests.test_submissions import change_extra, folder_importing_files_loading_skips
+
+    submissions = tmp_path / "class"
+    changed = {"rita": "readme_extra.py", "bill": "big_table.py", "dana": "extra.txt"}
+    for student in changed:
+        folder_importing_files_loading_skips(submissions / student)
+    out = tmp_path / "out"
+
+    def p1_statuses() -> dict[str, str]:
+        results = json.loads((out / "results.json").read_text())
+        return {entry["id"]: next(p["status"] for p in entry["problems"] if p["id"] == "p1")
+                for entry in results["submissions"]}
+
+    assert run_class(submissions, out, fast_settings(), jobs=1).graded == 3
+    assert p1_statuses() == dict.fromkeys(changed, "correct")
+    for student, name in changed.items():
+        change_extra(submissions / student / name)
+    outcome = run_class(submissions, out, fast_settings(), jobs=1)
+    assert (outcome.graded, outcome.reused) == (3, 0)
+    assert all(status != "correct" for status in p1_statuses().values())
