@@ -18,6 +18,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.bundle import Bundle
+from grader.course_secret import fingerprint, resolve_secret
 from grader.errors import UsageError
 from grader.gradebook import Gradebook
 from grader.models import GradingFault, RunSummary, SubmissionResult
@@ -66,6 +67,8 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
     """Grade every submission in a folder into `out` and write every report."""
     rubric = load_rubric(settings.rubric_path)
     device = resolve_device(settings.device)  # refuse --device cuda without CUDA before any work
+    if settings.seed is None:  # no course secret is a usage error before any work too
+        settings = replace(settings, seed=resolve_secret(settings.rubric_path).seed)
     entries = discover(submissions)
     if not entries:
         raise UsageError(f"{submissions}: no submissions found (expected NAME.py, NAME.ipynb or NAME/)",
@@ -81,9 +84,10 @@ def _grade_class(submissions: Path, entries: list[Path], out: Path, settings: Se
     from grader.executors import make_executor
     from grader.workers import fault_data, from_data
 
-    settings = replace(settings, hidden_paths=hidden_paths(submissions, out, settings.rubric_path))
-    seed = rubric.seed if settings.seed is None else settings.seed
-    run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"
+    seed = settings.seed if settings.seed is not None else resolve_secret(settings.rubric_path).seed
+    settings = replace(settings, seed=seed, hidden_paths=hidden_paths(submissions, out, settings.rubric_path))
+    # The secret by its fingerprint: the identity is stored in the gradebook and results.json.
+    run_identity = f"{rubric.digest}:{fingerprint(seed)}:{','.join(settings.only)}:{__version__}"
     gradebook = Gradebook(out / GRADEBOOK_NAME)
     faults: list[GradingFault] = []
     try:
@@ -236,8 +240,8 @@ def rerender(out: Path, rubric_path: Path) -> RunOutcome:
         raise UsageError(f"{results_file}: not the results of a run",
                          hint=f"run `grader run SUBMISSIONS --out {out}` again: nothing is regraded")
     rubric = load_rubric(rubric_path)
-    seed = int(previous.get("seed", rubric.seed))
-    identity = previous.get("run_identity") or f"{rubric.digest}:{seed}::{__version__}"
+    seed = int(previous.get("seed", 0))
+    identity = previous.get("run_identity") or f"{rubric.digest}:{fingerprint(seed)}::{__version__}"
     with hold_output_folder(out):
         gradebook = Gradebook(out / GRADEBOOK_NAME)
         try:

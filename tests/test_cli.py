@@ -13,7 +13,7 @@ from grader.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
-COMMANDS = ["run", "check", "report", "bundle", "init-ci", "replay", "reference", "rubric"]
+COMMANDS = ["run", "check", "report", "bundle", "init-course", "init-ci", "replay", "reference", "rubric"]
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -21,7 +21,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-ci", "replay"])
+@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-course", "init-ci", "replay"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     code, output = invoke(command, "--help")
     assert code == 0

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from grader.course_secret import fingerprint
 from grader.models import RunSummary, SubmissionResult, Verdict
 from grader.reports.charts import Histogram, RateChart, pass_rate_chart, score_histogram
 from grader.reports.formatting import percent, points
@@ -79,7 +80,7 @@ class Dashboard:
 
     title: str
     started: str
-    seed: int
+    secret_fingerprint: str  # names the course secret without showing it (a screenshot is no leak)
     device: str
     student_count: int
     mean_text: str
@@ -214,7 +215,7 @@ def dashboard(summary: RunSummary) -> Dashboard:
     return Dashboard(
         title=str(summary.rubric.get("title", "Grading report")),
         started=summary.started,
-        seed=summary.seed,
+        secret_fingerprint=fingerprint(summary.seed),
         device=summary.device,
         student_count=len(results),
         mean_text=points(statistics.fmean(totals)) if totals else "–",
