@@ -399,3 +399,25 @@ def test_changing_only_a_file_loading_skips_regrades_the_submission(tmp_path: Pa
     outcome = run_class(submissions, out, fast_settings(), jobs=1)
     assert (outcome.graded, outcome.reused) == (3, 0)
     assert all(status != "correct" for status in p1_statuses().values())
+
+
+def test_the_public_bundle_holds_public_and_stress_cases_only(tmp_path: Path) -> None:
+    # Issue 15: only the absence of the seed was checked; a bundle that carried hidden cases
+    # (under any tag) would have given them away. Each problem's cases must be exactly its
+    # public cases, its stress cases and the probes around the first, straight from the reference.
+    import reference
+    from grader.cases import case_identity, probe_cases
+    from grader.models import Case
+
+    rubric = load_rubric(default_rubric_path())
+    bundle = read_bundle(write_bundle(rubric, tmp_path / "public.json"))
+    assert [key.problem_id for key in bundle.keys] == [policy.problem_id for policy in rubric.problems]
+    for key, policy in zip(bundle.keys, rubric.problems):
+        problem = reference.PROBLEMS[key.problem_id]
+        expected = [Case(problem.id, arguments, "public")
+                    for arguments in problem.public_cases(rubric.conventions)[:policy.cases.public]]
+        if policy.cases.stress:
+            expected += [Case(problem.id, arguments, "stress") for arguments in problem.stress_cases(rubric.conventions)]
+        expected += probe_cases(problem, expected[0], 0, rubric.conventions)
+        assert [(case.tag, case_identity(case.arguments)) for case in key.cases] == \
+            [(case.tag, case_identity(case.arguments)) for case in expected], key.problem_id
