@@ -421,3 +421,25 @@ def test_the_public_bundle_holds_public_and_stress_cases_only(tmp_path: Path) ->
         expected += probe_cases(problem, expected[0], 0, rubric.conventions)
         assert [(case.tag, case_identity(case.arguments)) for case in key.cases] == \
             [(case.tag, case_identity(case.arguments)) for case in expected], key.problem_id
+
+
+def test_a_failing_case_is_shown_shrunk_end_to_end(tmp_path: Path) -> None:
+    # Issue 15: shrinking could be switched off in the pipeline and every test still passed.
+    # A wrong answer's first failing case in results.json must be a shrunk one, smaller than
+    # the drawn hidden case it came from, and still failing.
+    import reference
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copy(SUBMISSIONS / "mistake_p1_input_as_layer.py", submissions / "ivan.py")
+    out = tmp_path / "out"
+    run_class(submissions, out, fast_settings(), jobs=1)
+    (entry,) = json.loads((out / "results.json").read_text())["submissions"]
+    p1 = next(problem for problem in entry["problems"] if problem["id"] == "p1")
+    first, *others = p1["failing"]
+    assert first["shrunk"] and first["expected"] != first["got"]
+    size = reference.PROBLEMS["p1"].size
+    drawn = next(case for case in others if case["tag"] == "hidden")  # the first failing hidden case
+    assert size(first["arguments"]) < size(drawn["arguments"])
+    assert "grader replay" in first["replay"] and json.dumps(first["arguments"]).replace(" ", "") in \
+        first["replay"].replace(" ", "")
