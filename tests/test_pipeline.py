@@ -121,8 +121,16 @@ def test_every_output_is_written(sample_run: tuple[dict, Path]) -> None:
     assert len(list((out / "gradescope").glob("*.json"))) == len(EXPECTED)
 
 
-def test_a_rerun_regrades_nothing_and_keeps_the_results(sample_run: tuple[dict, Path]) -> None:
-    results, out = sample_run
+def own_copy(sample_run: tuple[dict, Path], tmp_path: Path) -> Path:
+    """The sample run's output folder copied for a test that writes to it: the module's run
+    stays as it was graded, so tests pass in any order."""
+    copy = tmp_path / "out"
+    shutil.copytree(sample_run[1], copy)
+    return copy
+
+
+def test_a_rerun_regrades_nothing_and_keeps_the_results(sample_run: tuple[dict, Path], tmp_path: Path) -> None:
+    results, out = sample_run[0], own_copy(sample_run, tmp_path)
     outcome = run_class(SUBMISSIONS, out, fast_settings(), jobs=2)
     assert outcome.graded == 0 and outcome.reused == len(EXPECTED)
     again = json.loads((out / "results.json").read_text())
@@ -271,7 +279,7 @@ def test_manual_points_imported_by_report_show_up_and_survive_a_rerun(
 
     from grader.cli import main
 
-    _, out = sample_run
+    out = own_copy(sample_run, tmp_path)
     scores = tmp_path / "proof-scores.csv"
     scores.write_text("student_id,item_id,points,comment\nada_lovelace,p3a-proof,4,clear and complete\n")
     invoked = CliRunner().invoke(main, ["report", str(out), "--manual", str(scores)])
@@ -306,8 +314,7 @@ def test_files_written_while_grading_equal_a_rerender_from_the_gradebook(
     # Student pages and Gradescope files are written as each result arrives, not from the
     # gradebook at the end: they must be exactly what the gradebook renders.
     _, out = sample_run
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy)
+    copy = own_copy(sample_run, tmp_path)
     for written in [*(copy / "students").iterdir(), *(copy / "gradescope").iterdir()]:
         written.unlink()
     rerender(copy, default_rubric_path())
