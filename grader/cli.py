@@ -58,6 +58,7 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
     from grader.course_secret import resolve_secret
     from grader.pipeline import Settings
     from grader.runs import rubric_for, run_class
+    from grader.submissions import discover
 
     loaded = rubric_for(rubric)
     limits = loaded.limits
@@ -72,6 +73,7 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
         raise UsageError(f"--only {unknown[0]}: the rubric has no such problem",
                          hint=did_you_mean(unknown[0], [p.problem_id for p in loaded.problems])
                          or f"choose from {', '.join(p.problem_id for p in loaded.problems)}")
+    discover(submissions)  # a mistyped folder is told as such, before a course secret is written
     secret = resolve_secret(loaded.path, seed=seed, secret_file=secret_file, create=True,
                             legacy_seed=loaded.legacy_seed)
     console.print_secret(secret)

@@ -82,18 +82,18 @@ def create_secret(path: Path, rubric_path: Path, *, force: bool = False) -> Path
     return path
 
 
-def parse_secret(text: str, where: str) -> int:
+def parse_secret(text: str, where: str, hint: str = "write a new one with `grader init-course --force`") -> int:
     """The secret's value from its hex digits (lines starting with # are comments); a short
     or malformed one is a UsageError naming `where`."""
     digits = "".join(line.strip() for line in text.splitlines() if not line.strip().startswith("#"))
     if not HEX_DIGITS.fullmatch(digits):
         raise UsageError(f"{where}: a course secret is hexadecimal digits (0-9, a-f), not {digits[:20]!r}",
-                         hint="write a new one with `grader init-course --force`")
+                         hint=hint)
     bits = 4 * len(digits)
     if bits < MINIMUM_BITS:
         raise UsageError(f"{where}: the course secret has {bits} bits; it needs {MINIMUM_BITS} or more "
                          f"({MINIMUM_BITS // 4} hex digits), or a student can search it from their public cases",
-                         hint="write a new one with `grader init-course --force`")
+                         hint=hint)
     return int(digits, 16)
 
 
@@ -131,7 +131,9 @@ def resolve_secret(rubric_path: Path, *, seed: int | None = None, secret_file: P
     elif secret_file is not None:
         value, source = read_secret_file(secret_file, "--secret-file"), str(secret_file)
     elif environ.get(SECRET_VARIABLE):
-        value, source = parse_secret(environ[SECRET_VARIABLE], SECRET_VARIABLE), SECRET_VARIABLE
+        hint = (f"set {SECRET_VARIABLE} to the hex digits of a file `grader init-course --secret-file PATH` "
+                "writes, or unset it to use the file beside the rubric")
+        value, source = parse_secret(environ[SECRET_VARIABLE], SECRET_VARIABLE, hint), SECRET_VARIABLE
     elif environ.get(SECRET_FILE_VARIABLE):
         path = Path(environ[SECRET_FILE_VARIABLE])
         value, source = read_secret_file(path, SECRET_FILE_VARIABLE), str(path)

@@ -95,8 +95,9 @@ def test_a_short_or_malformed_secret_is_refused_with_how_to_make_one(course: Pat
     with pytest.raises(UsageError, match=words) as raised:
         resolve_secret(course, environ=NO_SECRET)
     assert "grader init-course --force" in raised.value.hint
-    with pytest.raises(UsageError, match=words):
+    with pytest.raises(UsageError, match=words) as raised:
         resolve_secret(course, environ={SECRET_VARIABLE: text})
+    assert SECRET_VARIABLE in str(raised.value) and SECRET_VARIABLE in raised.value.hint
     assert parse_secret("# comment\n" + "f" * 32, "here") == (1 << 128) - 1
 
 
@@ -153,3 +154,8 @@ def test_the_first_run_writes_the_secret_says_so_and_a_rerun_uses_it(course: Pat
     assert "1 unchanged" in again.output and secret_digits(secret) == digits
     html = (out / "index.html").read_text()
     assert digits not in html and str(int(digits, 16)) not in html, "the dashboard shows a fingerprint only"
+
+
+def test_a_mistyped_class_folder_writes_no_secret(course: Path, tmp_path: Path) -> None:
+    code, output = invoke("run", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"), "--rubric", str(course))
+    assert code == 2 and "nowhere" in output and not default_secret_path(course).exists()
