@@ -10,7 +10,7 @@ import click
 
 from grader.cli_support import INTERNAL_ERROR, SOME_UNREADABLE, friendly_errors
 from grader.commands import reference_group, rubric_group
-from grader.errors import UsageError
+from grader.errors import SubmissionsError, UsageError
 from grader_checker.cli import check, parse_case
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
@@ -32,15 +32,19 @@ def main() -> None:
 @click.option("--timeout", type=click.FloatRange(0.1, 3600), help="Seconds per problem (default: the rubric's).")
 @click.option("--memory", type=click.IntRange(64, 1 << 20), help="MiB of memory per submission (default: the rubric's).")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where torch models run.")
-@click.option("--seed", type=click.IntRange(0), help="Override the rubric's seed for hidden cases.")
+@click.option("--secret-file", type=click.Path(path_type=Path),
+              help="The course secret hidden cases are drawn from (default: $GRADER_SECRET, "
+                   "$GRADER_SECRET_FILE, then RUBRIC.secret beside the rubric, written on the first run).")
+@click.option("--seed", type=click.IntRange(0),
+              help="An explicit seed instead of the course secret (to reproduce an old run; warned when short).")
 @click.option("--only", multiple=True, metavar="ID", help="Grade only these problems (repeatable).")
 @click.option("--scheduler", metavar="ADDRESS", help="Grade on a Dask cluster (needs grader[cluster]).")
 @click.option("--roster", type=click.Path(path_type=Path),
               help="CSV of the class (id,name,email,sid,section): names, and who handed in nothing.")
 @friendly_errors
 def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: float | None,
-        memory: int | None, device: str, seed: int | None, only: tuple[str, ...], scheduler: str | None,
-        roster: Path | None) -> None:
+        memory: int | None, device: str, secret_file: Path | None, seed: int | None, only: tuple[str, ...],
+        scheduler: str | None, roster: Path | None) -> None:
     """Grade every submission in SUBMISSIONS (a folder or an LMS's .zip) and write reports to --out.
 
     \b
@@ -54,10 +58,12 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
     \b
     Exit codes: 0 every entry graded, 65 some entries could not be read as a submission,
     70 the grader failed on some entries (a bug), 2 unusable input, 3 the sandbox failed.
+    Hidden cases come from the course secret (`grader init-course`); the first run writes one.
     """
     from dataclasses import replace
 
     from grader import console
+    from grader.course_secret import resolve_secret
     from grader.pipeline import Settings
     from grader.runs import rubric_for, run_class
 
@@ -74,7 +80,14 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
         raise UsageError(f"--only {unknown[0]}: the rubric has no such problem",
                          hint=did_you_mean(unknown[0], [p.problem_id for p in loaded.problems])
                          or f"choose from {', '.join(p.problem_id for p in loaded.problems)}")
-    settings = Settings(rubric_path=loaded.path, limits=limits, device=device, seed=seed, only=only)
+    if not submissions.is_dir() and not (submissions.is_file() and submissions.suffix.lower() == ".zip"):
+        # A mistyped folder is told as such, before a course secret is written.
+        raise SubmissionsError(f"submissions {submissions} does not exist or is not a folder or a .zip file",
+                               hint="pass the folder or the .zip your LMS exported (one entry per student)")
+    secret = resolve_secret(loaded.path, seed=seed, secret_file=secret_file, create=True,
+                            legacy_seed=loaded.legacy_seed)
+    console.print_secret(secret)
+    settings = Settings(rubric_path=loaded.path, limits=limits, device=device, seed=secret.seed, only=only)
     class_list = None
     if roster is not None:
         from grader.roster import read_roster
@@ -169,6 +182,32 @@ def bundle(rubric: Path | None, output: Path) -> None:
 
     written = write_bundle(rubric_for(rubric), output)
     click.echo(f"wrote {written} ({written.stat().st_size // 1024} KiB)")
+
+
+@main.command("init-course")
+@click.option("--rubric", type=click.Path(path_type=Path), help="Rubric TOML (default: the built-in dl-hw1).")
+@click.option("--secret-file", type=click.Path(path_type=Path), help="Where to write it (default: RUBRIC.secret).")
+@click.option("--force", is_flag=True, help="Replace an existing secret (every hidden case changes).")
+@friendly_errors
+def init_course(rubric: Path | None, secret_file: Path | None, force: bool) -> None:
+    """Set up a course: write a random course secret that hidden cases are drawn from.
+
+    \b
+    Example:
+      grader init-course --rubric rubrics/dl-hw1.toml     # writes rubrics/dl-hw1.secret
+    The rubric and the public bundle may be published; the secret never: keep it private,
+    keep a copy. `grader run` reads it (or --secret-file, $GRADER_SECRET, $GRADER_SECRET_FILE).
+    """
+    from grader.course_secret import create_secret, default_secret_path, legacy_seed_warning
+    from grader.runs import rubric_for
+
+    loaded = rubric_for(rubric)
+    path = create_secret(secret_file or default_secret_path(loaded.path), loaded.path, force=force)
+    click.echo(f"wrote a new course secret (256 random bits) to {path}; keep it private and keep a copy")
+    if secret_file is not None:
+        click.echo(f"pass --secret-file {path} to `grader run`, or set GRADER_SECRET_FILE={path}")
+    if loaded.legacy_seed is not None:
+        click.secho(f"WARNING: {legacy_seed_warning(loaded.path, loaded.legacy_seed, str(path))}", fg="yellow", err=True)
 
 
 @main.command("build-checker")

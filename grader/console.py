@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from grader.cli_support import one_line, terminal_safe
+from grader.course_secret import CourseSecret
 from grader.models import SubmissionResult
 from grader.reports import exports
 
@@ -129,3 +130,13 @@ def format_check(outcome: CheckOutcome, output_format: str) -> str:
 def print_replay(lines: list[str]) -> None:
     for line in lines:
         click.echo(terminal_safe(line))
+
+
+def print_secret(secret: CourseSecret) -> None:
+    """Where a run's course secret came from: a new file is announced, warnings go to stderr."""
+    if secret.created is not None:
+        click.secho(terminal_safe(f"wrote a new course secret to {secret.created}: hidden cases are drawn from it. "
+                                  "Keep it private and keep a copy (never commit or publish it)."),
+                    fg="yellow", err=True)
+    for warning in secret.warnings:
+        click.secho(terminal_safe(f"WARNING: {warning}"), fg="yellow", err=True)

@@ -62,7 +62,7 @@ class Submission:
     units: tuple[SourceUnit, ...]  # run in order in the sandbox
     texts: tuple[str, ...]  # markdown / prose of the submission, for manual items
     notes: tuple[str, ...]  # what was graded and what was changed ("removed %matplotlib")
-    digest: str  # sha256 over every file read: the gradebook regrades when it changes
+    digest: str  # sha256 over every file the sandbox copies (`submission_files`): a change regrades
     error: ExecutionError | None = None
     #: Where each of `texts` came from ("homework-writeup.md", "cell 3"), for formula answers.
     text_names: tuple[str, ...] = ()

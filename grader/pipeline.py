@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import checking, diagnosis, scoring
+from grader.course_secret import resolve_secret
 from grader.errors import UsageError
 from grader.formulas import grading as formulas
 from grader.models import (
@@ -29,7 +30,7 @@ class Settings:
     rubric_path: Path
     limits: Limits | None = None  # None: the rubric's
     device: str = "auto"
-    seed: int | None = None  # None: the rubric's
+    seed: int | None = None  # None: the course secret (`grader.course_secret.resolve_secret`)
     only: tuple[str, ...] = ()  # problem ids to grade; empty: all
     hidden_paths: tuple[Path, ...] = ()  # folders the sandbox hides from students
     zygote_template: str | None = None  # a ZygoteTemplate's address: fork zygotes, don't exec them
@@ -181,7 +182,7 @@ class Grader:
         self.problems = reference.PROBLEMS
         wanted = set(settings.only)
         self.policies = tuple(p for p in rubric.problems if not wanted or p.problem_id in wanted)
-        self.seed = rubric.seed if settings.seed is None else settings.seed
+        self.seed = settings.seed if settings.seed is not None else resolve_secret(settings.rubric_path).seed
         self.device = resolve_device(settings.device if settings.device != "auto" else rubric.device)
 
     @property

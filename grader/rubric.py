@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 import numpy as np
 
+from grader.course_secret import default_secret_path, legacy_seed_warning
 from grader.errors import RubricError, did_you_mean
 from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
 from grader.lateness import LatePolicy, read_policy
@@ -83,7 +84,6 @@ class Rubric:
     path: Path
     schema_version: int
     title: str
-    seed: int
     conventions: Conventions
     problems: tuple[ProblemRubric, ...]  # in the file's order
     manual: tuple[ManualRubric, ...]
@@ -92,6 +92,9 @@ class Rubric:
     late: LatePolicy = LatePolicy()  # [late]: due date and penalty (none: nothing is late by time)
     digest: str = ""  # sha256 of the file's bytes: a changed rubric regrades
     raw: Mapping[str, object] = field(default_factory=dict)  # the parsed TOML, for results.json
+    #: `seed = N` of a rubric written before the seed became a course secret (`grader.course_secret`):
+    #: never used for hidden cases, only to tell the instructor how to move it.
+    legacy_seed: int | None = None
 
     def problem(self, problem_id: str) -> ProblemRubric:
         for problem in self.problems:
@@ -107,7 +110,7 @@ class Rubric:
         """The validated rubric as plain JSON-ready data (defaults filled in), for results.json."""
         return {
             "path": str(self.path), "schema_version": self.schema_version, "title": self.title,
-            "seed": self.seed, "device": self.device, "digest": self.digest,
+            "device": self.device, "digest": self.digest,
             "conventions": asdict(self.conventions), "limits": asdict(self.limits),
             "problems": [{**asdict(problem), "domain": {name: list(bounds) for name, bounds in problem.domain.items()},
                           "aliases": list(problem.aliases), "tolerance": list(problem.tolerance),
@@ -368,7 +371,7 @@ def load_rubric(path: Path | str) -> Rubric:
     limits = attempt(lambda: _limits(top.table("limits")), Limits())
     late = attempt(lambda: read_policy(top.table("late")), LatePolicy())
     title = attempt(lambda: top.get("title", str), "")
-    seed = attempt(lambda: top.number("seed", MISSING, 0, whole=True), 0)
+    legacy_seed = attempt(lambda: top.number("seed", None, 0, whole=True) if "seed" in top.data else None, None)
     device = attempt(lambda: top.choice("device", "auto", ("auto", "cpu", "cuda")), "auto")
     attempt(top.finish, None)
     if len(mistakes) == 1:
@@ -377,8 +380,9 @@ def load_rubric(path: Path | str) -> Rubric:
         raise RubricError(path, "", f"{len(mistakes)} mistakes:\n" + "\n".join(
             "  - " + str(mistake).replace(f"{path}: ", "", 1).replace("\n", "\n    ") for mistake in mistakes))
     rubric = Rubric(
-        path=path, schema_version=version, title=title, seed=seed, conventions=conventions, problems=tuple(problems),
-        manual=tuple(manual), limits=limits, device=device, late=late, digest=hashlib.sha256(content).hexdigest(), raw=raw)
+        path=path, schema_version=version, title=title, conventions=conventions, problems=tuple(problems),
+        manual=tuple(manual), limits=limits, device=device, late=late, digest=hashlib.sha256(content).hexdigest(), raw=raw,
+        legacy_seed=legacy_seed)
     if not rubric.problems:
         raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",
                           hint="enable at least one problem (enabled = true)")
@@ -393,7 +397,7 @@ def validate_rubric(path: Path | str) -> list[str]:
     rubric = load_rubric(path)
     conventions = rubric.conventions
     lines = [f"{rubric.path}: valid (schema {rubric.schema_version})",
-             f"  {rubric.title!r}, seed {rubric.seed}, device {rubric.device}, {rubric.total_points:g} points",
+             f"  {rubric.title!r}, device {rubric.device}, {rubric.total_points:g} points",
              f"  conventions: padding {conventions.padding}, targets sum to one: {conventions.targets_sum_to_one}, "
              f"degenerate L = 0 / F = 0: {conventions.allow_degenerate}"]
     for problem in rubric.problems:
@@ -410,4 +414,9 @@ def validate_rubric(path: Path | str) -> list[str]:
         after = f", no credit after {late.max_days:g} days" if late.max_days is not None else ""
         lines.append(f"  late:     due {late.due.isoformat()}, -{late.penalty_per_day:.0%} per started day, "
                      f"{late.grace_minutes:g} minutes' grace{after}")
+    secret = default_secret_path(rubric.path)
+    lines.append(f"  hidden cases: drawn from the course secret {secret}" + (
+        "" if secret.exists() else " (not written yet: `grader init-course` or the first `grader run` writes it)"))
+    if rubric.legacy_seed is not None:
+        lines.append("  WARNING: " + legacy_seed_warning(rubric.path, rubric.legacy_seed, str(secret)))
     return lines

@@ -19,6 +19,7 @@ from pathlib import Path
 from grader import __version__
 from grader.errors import SubmissionsError, UsageError
 from grader.intake import Intake, intake_summary, read_record, take_in, with_lateness, write_record
+from grader.course_secret import fingerprint, resolve_secret
 from grader.gradebook import Gradebook
 from grader.models import GradingFault, RunSummary, SubmissionResult
 from grader.pipeline import Settings, resolve_device
@@ -74,6 +75,8 @@ def run_class(submissions: Path, out: Path, settings: Settings, *, jobs: int = 2
     if not submissions.is_dir() and not (submissions.is_file() and submissions.suffix.lower() == ".zip"):
         raise SubmissionsError(f"submissions {submissions} does not exist or is not a folder or a .zip file",
                                hint="pass the folder or the .zip your LMS exported (one entry per student)")
+    if settings.seed is None:  # no course secret is a usage error before any work too
+        settings = replace(settings, seed=resolve_secret(settings.rubric_path).seed)
     prepare_output_folder(out, submissions)
     with hold_output_folder(out):
         intake = take_in(submissions, out, rubric.late, roster)
@@ -91,9 +94,10 @@ def _grade_class(submissions: Path, intake: Intake, out: Path, settings: Setting
     # The sandbox hides folders: a zip's own folder may hold the grader's virtual environment
     # (hiding it would hide numpy), and what the zip held is staged inside `out`, hidden anyway.
     original = submissions if submissions.is_dir() else intake.folder
-    settings = replace(settings, hidden_paths=hidden_paths(original, out, settings.rubric_path))
-    seed = rubric.seed if settings.seed is None else settings.seed
-    run_identity = f"{rubric.digest}:{seed}:{','.join(settings.only)}:{__version__}"
+    seed = settings.seed if settings.seed is not None else resolve_secret(settings.rubric_path).seed
+    settings = replace(settings, seed=seed, hidden_paths=hidden_paths(original, out, settings.rubric_path))
+    # The secret by its fingerprint: the identity is stored in the gradebook and results.json.
+    run_identity = f"{rubric.digest}:{fingerprint(seed)}:{','.join(settings.only)}:{__version__}"
     gradebook = Gradebook(out / GRADEBOOK_NAME)
     faults: list[GradingFault] = []
     try:
@@ -253,8 +257,8 @@ def rerender(out: Path, rubric_path: Path) -> RunOutcome:
         raise UsageError(f"{results_file}: not the results of a run",
                          hint=f"run `grader run SUBMISSIONS --out {out}` again: nothing is regraded")
     rubric = load_rubric(rubric_path)
-    seed = int(previous.get("seed", rubric.seed))
-    identity = previous.get("run_identity") or f"{rubric.digest}:{seed}::{__version__}"
+    seed = int(previous.get("seed", 0))
+    identity = previous.get("run_identity") or f"{rubric.digest}:{fingerprint(seed)}::{__version__}"
     with hold_output_folder(out):
         gradebook = Gradebook(out / GRADEBOOK_NAME)
         try:

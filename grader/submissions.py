@@ -9,7 +9,6 @@ order. Unreadable input becomes `Submission.error`, never an exception.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import nbformat
 
 from grader.errors import SubmissionsError
 from grader.models import ExecutionError, SourceUnit, Submission
+from grader.submission_files import copied_digest
 
 #: The interface of PROBLEMS.md and its usual aliases: what makes a file "the solution".
 INTERFACE_NAMES = frozenset({
@@ -76,13 +76,12 @@ def unreadable(entry: Path, message: str, digest: str = "") -> Submission:
                       notes=(), digest=digest, error=ExecutionError("unreadable", message))
 
 
-def read_text(path: Path, max_bytes: int, digest: "hashlib._Hash") -> str:
+def read_text(path: Path, max_bytes: int) -> str:
     """UTF-8 text of a file, or ValueError with a message a student understands."""
     size = path.stat().st_size
     if size > max_bytes:
         raise ValueError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
     data = path.read_bytes()
-    digest.update(path.name.encode() + b"\0" + data)
     if b"\0" in data:
         raise ValueError(f"{path.name} is a binary file, not Python source or a notebook")
     try:
@@ -149,12 +148,12 @@ def blank_non_text_sources(text: str, notes: list[str]) -> str:
     return json.dumps(data) if changed else text
 
 
-def read_notebook(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[list[SourceUnit], list[str], list[str]]:
+def read_notebook(path: Path, max_bytes: int) -> tuple[list[SourceUnit], list[str], list[str]]:
     """Code cells (as units, labelled by position in the notebook), markdown texts, notes."""
     units: list[SourceUnit] = []
     texts: list[str] = []
     notes: list[str] = []
-    text = blank_non_text_sources(read_text(path, max_bytes, digest), notes)
+    text = blank_non_text_sources(read_text(path, max_bytes), notes)
     try:
         # nbformat warns on stderr (MissingIDFieldWarning for every old notebook without cell
         # ids, validation and upgrade warnings) in the middle of the grader's progress output;
@@ -204,14 +203,14 @@ def defined_names(units: list[SourceUnit]) -> set[str]:
     return names
 
 
-def read_file(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[str, list[SourceUnit], list[str], list[str]]:
+def read_file(path: Path, max_bytes: int) -> tuple[str, list[SourceUnit], list[str], list[str]]:
     if path.suffix == ".ipynb":
-        units, texts, notes = read_notebook(path, max_bytes, digest)
+        units, texts, notes = read_notebook(path, max_bytes)
         return "notebook", units, texts, notes
     if path.suffix == ".py":
-        return "module", [SourceUnit(path.name, read_text(path, max_bytes, digest))], [], []
+        return "module", [SourceUnit(path.name, read_text(path, max_bytes))], [], []
     if path.suffix.lower() in WRITE_UP_SUFFIXES:
-        return "write-up", [], [read_text(path, max_bytes, digest)], []
+        return "write-up", [], [read_text(path, max_bytes)], []
     raise ValueError(f"{path.name} is neither a Python module (.py), a notebook (.ipynb) nor a write-up (.md)")
 
 
@@ -220,29 +219,32 @@ def load(entry: Path, max_bytes: int = 5_000_000, *, interface: Collection[str] 
     # Absolute from here on: `grader check .` must name the student after the folder (not ""),
     # and the sandbox, which works in its own temp folder, must not resolve "." against it.
     entry = Path(entry).absolute()
-    digest = hashlib.sha256()
+    digest = ""
     if entry.is_symlink():
         # Never followed: `alice.py -> /etc/passwd` (or -> another student's work) would be read
         # here, outside the sandbox, and its text graded and shown in reports.
         return unreadable(entry, f"{entry.name} is a symbolic link; submissions must be real files")
     try:
+        # Before reading: a file changed in between is then graded newer than its digest, and
+        # the next run regrades it; the other way round it would keep a stale grade.
+        digest = copied_digest(entry)
         if entry.is_file():
-            kind, units, texts, notes = read_file(entry, max_bytes, digest)
+            kind, units, texts, notes = read_file(entry, max_bytes)
             notes = [f"graded {entry.name}"] + notes
             graded = entry
             names = [entry.name] * len(texts) if kind == "write-up" else [f"markdown cell {n}" for n in range(1, len(texts) + 1)]
         elif entry.is_dir():
-            graded, kind, units, texts, notes, names = load_folder(entry, max_bytes, digest, interface)
+            graded, kind, units, texts, notes, names = load_folder(entry, max_bytes, interface)
         else:
             return unreadable(entry, f"{entry.name} is neither a file nor a folder")
     except (OSError, ValueError) as error:
-        return unreadable(entry, str(error), digest.hexdigest())
+        return unreadable(entry, str(error), digest)
     except (RecursionError, MemoryError):  # read in the grader's process: it must not stop the run
         return unreadable(entry, f"{entry.name} is nested too deeply or too large to read (a JSON "
-                          "array in 100,000 brackets, an expression of 200,000 terms)", digest.hexdigest())
+                          "array in 100,000 brackets, an expression of 200,000 terms)", digest)
     return Submission(student_id=student_id(entry), path=entry, entry=graded, kind=kind,  # type: ignore[arg-type]
                       units=tuple(units), texts=capped_texts(texts), notes=capped_notes(notes),
-                      digest=digest.hexdigest(), text_names=tuple(names[:len(capped_texts(texts))]))
+                      digest=digest, text_names=tuple(names[:len(capped_texts(texts))]))
 
 
 #: Written text kept per submission (markdown cells, .md and .txt files), and notes about it.
@@ -271,8 +273,8 @@ def capped_notes(notes: list[str]) -> tuple[str, ...]:
     return tuple(notes[:MAX_NOTES]) + (f"... and {len(notes) - MAX_NOTES:,} more notes like these",)
 
 
-def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface: Collection[str]):
-    """Choose the graded file of a folder; hash every file (siblings are importable, so they matter)."""
+def load_folder(folder: Path, max_bytes: int, interface: Collection[str]):
+    """Choose the graded file of a folder, and read its written answers."""
     files = sorted(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
                    and not any(ignored(Path(part)) for part in path.relative_to(folder).parts))
     notes: list[str] = []
@@ -287,7 +289,7 @@ def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface
             raise ValueError(f"folder {folder.name} holds more than {4 * max_bytes / 1e6:.0f} MB")
         if path.suffix in CODE_SUFFIXES:
             try:
-                kind, units, cell_texts, cell_notes = read_file(path, max_bytes, digest)
+                kind, units, cell_texts, cell_notes = read_file(path, max_bytes)
             except ValueError as error:
                 notes.append(f"ignored {relative}: {error}")
                 continue
@@ -295,12 +297,10 @@ def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface
             candidates.append((-score, str(relative), path, kind, units, cell_texts, cell_notes))
         elif path.suffix.lower() in (".md", ".txt"):
             try:
-                texts.append(read_text(path, max_bytes, digest))
+                texts.append(read_text(path, max_bytes))
                 text_names.append(str(relative))
             except ValueError as error:
                 notes.append(f"ignored {relative}: {error}")
-        else:
-            digest.update(str(relative).encode() + b"\0" + path.read_bytes())
     if not candidates and any(name.lower().endswith(WRITE_UP_SUFFIXES) for name in text_names):
         notes.insert(0, "graded the write-up " + ", ".join(text_names) + " (no .py or .ipynb file)")
         return folder, "write-up", [], texts, notes, text_names

@@ -19,7 +19,7 @@ from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
-COMMANDS = ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay", "reference", "rubric", "feedback"]
+COMMANDS = ["run", "check", "report", "bundle", "init-course", "build-checker", "init-ci", "replay", "reference", "rubric", "feedback"]
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -27,7 +27,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "build-checker", "init-ci", "replay", "feedback"])
+@pytest.mark.parametrize("command", ["run", "check", "report", "bundle", "init-course", "build-checker", "init-ci", "replay", "feedback"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     code, output = invoke(command, "--help")
     assert code == 0
@@ -233,16 +233,28 @@ def test_a_terminated_run_stops_like_ctrl_c_and_leaves_no_process(tmp_path: Path
     import sys
     import time
 
-    run = subprocess.Popen([sys.executable, "-m", "grader", "run", str(SUBMISSIONS), "--out", str(tmp_path / "out"),
+    from tests.test_executors import stored_results
+
+    def leftovers() -> list[str]:
+        return subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "grader", "run", str(SUBMISSIONS), "--out", str(out),
                             "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # started: the pool and its sandboxes are up
+    # Started when the first result is stored: the pool and its sandboxes are up (polled, not
+    # a fixed sleep, which was too short on a loaded machine and wasted time on an idle one).
+    deadline = time.monotonic() + 300
+    while not stored_results(out / "gradebook.sqlite") and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.poll() is None, "the run ended before it could be interrupted"
     run.send_signal(signal.SIGTERM)
     _, errors = run.communicate(timeout=60)
     assert run.returncode == 130 and "interrupted: finished submissions are kept" in errors, errors
     assert "Traceback" not in errors and "leaked" not in errors
-    time.sleep(1)
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
-    assert leftovers == []
+    deadline = time.monotonic() + 30  # processes being reaped right now may still be listed
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leftovers() == []
 
 
 @pytest.mark.parametrize(("problem", "arguments", "words"), [

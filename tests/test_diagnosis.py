@@ -299,3 +299,22 @@ def test_a_problem_where_every_call_failed_gets_its_error_story_and_no_cluster()
     assert found.cluster_key is None
     assert found.misconceptions == ()
     assert "Changing one input" not in found.explanation
+
+
+def test_answers_that_differ_only_on_stress_cases_are_not_one_cluster() -> None:
+    # Issue 15: clusters keyed on public cases alone grouped these two (the stress cases are
+    # class-wide too, and where two formulas part ways is often exactly there).
+    key = toy_key(ToyMlp())
+    stress = {cases.case_identity(case.arguments) for case in key.cases if case.tag == "stress"}
+    assert stress and any(case.tag == "public" for case in key.cases)
+
+    def wrong(N: int, L: int, h: int, n: int) -> int:
+        return reference_mlp(N, L, h, n) + 3 * h
+
+    def wrong_again_but_not_on_stress(N: int, L: int, h: int, n: int) -> int:
+        on_stress = cases.case_identity({"N": N, "L": L, "h": h, "n": n}) in stress
+        return reference_mlp(N, L, h, n) + (4 if on_stress else 3) * h
+
+    first, second = diagnose_function(key, wrong), diagnose_function(key, wrong_again_but_not_on_stress)
+    assert first.cluster_key is not None and second.cluster_key is not None
+    assert first.cluster_key != second.cluster_key

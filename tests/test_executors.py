@@ -92,15 +92,19 @@ def test_local_pool_equals_one_process(settings: Settings, small_class: list[Pat
 
 
 def test_a_finished_pool_leaves_no_sandbox_folder_behind(settings: Settings, small_class: list[Path]) -> None:
-    def sandbox_folders() -> set[Path]:
-        return set(Path(tempfile.gettempdir()).glob("grader-sandbox-*"))
+    def own_sandbox_folders() -> set[Path]:
+        """The temp folders of zygotes below this test's process: another grader run on the
+        machine (a second test suite) has folders of its own there, which are not counted."""
+        own = descendants(os.getpid())
+        return {folder for folder in Path(tempfile.gettempdir()).glob("grader-sandbox-*-*")
+                if int(folder.name.removeprefix("grader-sandbox-").split("-", 1)[0]) in own}
 
-    before = sandbox_folders()
+    before = own_sandbox_folders()  # a Dask cluster fixture's zygotes, when it ran earlier
     with LocalExecutor(2) as executor:
         results = list(executor.grade(settings, small_class[:2]))
-        during = sandbox_folders() - before
+        during = own_sandbox_folders() - before
     assert len(results) == 2 and len(during) == 2  # one zygote folder per worker while it ran
-    assert sandbox_folders() & during == set()
+    assert [folder for folder in during if folder.exists()] == []
 
 
 def test_dask_cluster_equals_local_run(cluster: str, settings: Settings, small_class: list[Path],
@@ -115,23 +119,18 @@ def test_dask_with_shipped_bytes_equals_local_run(cluster: str, settings: Settin
         assert by_student(executor.grade(settings, small_class)) == in_process
 
 
-def test_hanging_submission_holds_one_worker_only(settings: Settings, small_class: list[Path],
-                                                  tmp_path: Path) -> None:
+def test_hanging_submission_costs_its_own_grade_only(settings: Settings, small_class: list[Path],
+                                                     tmp_path: Path, in_process: dict[str, dict]) -> None:
     hanging = tmp_path / "infinite_loop_at_import.py"
     hanging.write_text(INFINITE_LOOP)
     with LocalExecutor(2) as executor:
-        # Warm both workers first: a cold worker spends seconds importing torch, which would
-        # race the hanging one's timeout instead of showing how work is shared.
-        list(executor.grade(settings, small_class))
-        # The hanging entry goes first: the other worker must grade the whole rest of the class
-        # while it waits out its timeout, so it comes back last.
-        order = [result.student_id for result in executor.grade(settings, [hanging, *small_class])]
-        results = {result.student_id: result for result in executor.grade(settings, [hanging])}
-    assert sorted(order) == sorted([hanging.stem, *(path.stem for path in small_class)])
-    assert order[-1] == hanging.stem
-    timed_out = results[hanging.stem]
-    kinds = {verdict.error.kind for verdict in timed_out.verdicts if verdict.error is not None}
-    kinds |= {timed_out.error.kind} if timed_out.error is not None else set()
+        # The hanging entry goes first, holding one worker for its timeout while the other
+        # grades on. Nothing here depends on which comes back first: that is the machine's speed.
+        results = by_student(executor.grade(settings, [hanging, *small_class]))
+    timed_out = results.pop(hanging.stem)
+    assert results == in_process  # every other student graded exactly as alone
+    kinds = {problem["error"]["kind"] for problem in timed_out["problems"] if problem["error"] is not None}
+    kinds |= {timed_out["error"]["kind"]} if timed_out["error"] is not None else set()
     assert kinds == {"timeout"}
 
 
@@ -170,8 +169,12 @@ def test_shipped_files_keep_folder_structure(tmp_path: Path) -> None:
     assert read_entry_files(folder / "solution.py") == {"solution.py": b"x = 1\n"}
 
 
-def test_shipped_files_that_cannot_be_rebuilt_are_that_submissions_fault(settings: Settings) -> None:
+def test_shipped_files_that_cannot_be_rebuilt_are_that_submissions_fault(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from grader.workers import GRADING_FAULT, grade_shipped
+
+    # This test's own temp folder, not the machine's: another grader run ships files too.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     # A path that fits the instructor's machine may not fit a worker's longer temp path; a
     # crafted name may try to leave the folder. Either stopped the whole Dask run.
@@ -179,7 +182,7 @@ def test_shipped_files_that_cannot_be_rebuilt_are_that_submissions_fault(setting
     for files in ({"bob/" + deep: b"x = 1\n"}, {"bob/../../escape.py": b"x = 1\n"}):
         answer = grade_shipped(settings, files, Path("/class/bob"))
         assert GRADING_FAULT in answer and answer[GRADING_FAULT] == "/class/bob", answer
-    assert not list(Path(tempfile.gettempdir()).glob("grader-shipped-*"))
+    assert not list(tmp_path.glob("grader-shipped-*"))
 
 
 def test_make_executor_chooses_by_scheduler() -> None:

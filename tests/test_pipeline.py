@@ -122,8 +122,16 @@ def test_every_output_is_written(sample_run: tuple[dict, Path]) -> None:
     assert len(list((out / "gradescope").glob("*.json"))) == len(EXPECTED)
 
 
-def test_a_rerun_regrades_nothing_and_keeps_the_results(sample_run: tuple[dict, Path]) -> None:
-    results, out = sample_run
+def own_copy(sample_run: tuple[dict, Path], tmp_path: Path) -> Path:
+    """The sample run's output folder copied for a test that writes to it: the module's run
+    stays as it was graded, so tests pass in any order."""
+    copy = tmp_path / "out"
+    shutil.copytree(sample_run[1], copy)
+    return copy
+
+
+def test_a_rerun_regrades_nothing_and_keeps_the_results(sample_run: tuple[dict, Path], tmp_path: Path) -> None:
+    results, out = sample_run[0], own_copy(sample_run, tmp_path)
     outcome = run_class(SUBMISSIONS, out, fast_settings(), jobs=2)
     assert outcome.graded == 0 and outcome.reused == len(EXPECTED)
     again = json.loads((out / "results.json").read_text())
@@ -272,7 +280,7 @@ def test_manual_points_imported_by_report_show_up_and_survive_a_rerun(
 
     from grader.cli import main
 
-    _, out = sample_run
+    out = own_copy(sample_run, tmp_path)
     scores = tmp_path / "proof-scores.csv"
     scores.write_text("student_id,item_id,points,comment\nada_lovelace,p3a-proof,4,clear and complete\n")
     invoked = CliRunner().invoke(main, ["report", str(out), "--manual", str(scores)])
@@ -307,8 +315,7 @@ def test_files_written_while_grading_equal_a_rerender_from_the_gradebook(
     # Student pages and Gradescope files are written as each result arrives, not from the
     # gradebook at the end: they must be exactly what the gradebook renders.
     _, out = sample_run
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy)
+    copy = own_copy(sample_run, tmp_path)
     for written in [*(copy / "students").iterdir(), *(copy / "gradescope").iterdir()]:
         written.unlink()
     rerender(copy, default_rubric_path())
@@ -374,3 +381,73 @@ def test_a_students_torch_network_is_run_counted_and_diagnosed(tmp_path: Path) -
         "bias=False), nn.ReLU()", "bias=False), nn.BatchNorm2d(d), nn.ReLU()"))
     unexplained = {v.problem_id: v for v in check_one(tmp_path / "batch_norm.py", bundle).result.verdicts}["p2-torch"]
     assert unexplained.status in ("incorrect", "partial") and unexplained.explanation
+
+
+def test_changing_only_a_file_loading_skips_regrades_the_submission(tmp_path: Path) -> None:
+    # Issue 11, point 4: each student's answer depends on one file loading never reads (a
+    # README-named module, a module over 5 MB, a data file); change only that file and the
+    # rerun must regrade that student, with the new grade, not keep the old one as unchanged.
+    from tests.test_submissions import change_extra, folder_importing_files_loading_skips
+
+    submissions = tmp_path / "class"
+    changed = {"rita": "readme_extra.py", "bill": "big_table.py", "dana": "extra.txt"}
+    for student in changed:
+        folder_importing_files_loading_skips(submissions / student)
+    out = tmp_path / "out"
+
+    def p1_statuses() -> dict[str, str]:
+        results = json.loads((out / "results.json").read_text())
+        return {entry["id"]: next(p["status"] for p in entry["problems"] if p["id"] == "p1")
+                for entry in results["submissions"]}
+
+    assert run_class(submissions, out, fast_settings(), jobs=1).graded == 3
+    assert p1_statuses() == dict.fromkeys(changed, "correct")
+    for student, name in changed.items():
+        change_extra(submissions / student / name)
+    outcome = run_class(submissions, out, fast_settings(), jobs=1)
+    assert (outcome.graded, outcome.reused) == (3, 0)
+    assert all(status != "correct" for status in p1_statuses().values())
+
+
+def test_the_public_bundle_holds_public_and_stress_cases_only(tmp_path: Path) -> None:
+    # Issue 15: only the absence of the seed was checked; a bundle that carried hidden cases
+    # (under any tag) would have given them away. Each problem's cases must be exactly its
+    # public cases, its stress cases and the probes around the first, straight from the reference.
+    import reference
+    from grader.cases import case_identity, probe_cases
+    from grader.models import Case
+
+    rubric = load_rubric(default_rubric_path())
+    bundle = read_bundle(write_bundle(rubric, tmp_path / "public.json"))
+    assert [key.problem_id for key in bundle.keys] == [policy.problem_id for policy in rubric.problems]
+    for key, policy in zip(bundle.keys, rubric.problems):
+        problem = reference.PROBLEMS[key.problem_id]
+        expected = [Case(problem.id, arguments, "public")
+                    for arguments in problem.public_cases(rubric.conventions)[:policy.cases.public]]
+        if policy.cases.stress:
+            expected += [Case(problem.id, arguments, "stress") for arguments in problem.stress_cases(rubric.conventions)]
+        expected += probe_cases(problem, expected[0], 0, rubric.conventions)
+        assert [(case.tag, case_identity(case.arguments)) for case in key.cases] == \
+            [(case.tag, case_identity(case.arguments)) for case in expected], key.problem_id
+
+
+def test_a_failing_case_is_shown_shrunk_end_to_end(tmp_path: Path) -> None:
+    # Issue 15: shrinking could be switched off in the pipeline and every test still passed.
+    # A wrong answer's first failing case in results.json must be a shrunk one, smaller than
+    # the drawn hidden case it came from, and still failing.
+    import reference
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copy(SUBMISSIONS / "mistake_p1_input_as_layer.py", submissions / "ivan.py")
+    out = tmp_path / "out"
+    run_class(submissions, out, fast_settings(), jobs=1)
+    (entry,) = json.loads((out / "results.json").read_text())["submissions"]
+    p1 = next(problem for problem in entry["problems"] if problem["id"] == "p1")
+    first, *others = p1["failing"]
+    assert first["shrunk"] and first["expected"] != first["got"]
+    size = reference.PROBLEMS["p1"].size
+    drawn = next(case for case in others if case["tag"] == "hidden")  # the first failing hidden case
+    assert size(first["arguments"]) < size(drawn["arguments"])
+    assert "grader replay" in first["replay"] and json.dumps(first["arguments"]).replace(" ", "") in \
+        first["replay"].replace(" ", "")

@@ -596,3 +596,63 @@ def test_a_new_zygote_removes_the_temp_folders_of_dead_ones_only() -> None:
     finally:
         shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(live, ignore_errors=True)
+
+
+def test_the_child_runs_in_a_network_namespace_of_its_own(sandbox: Sandbox) -> None:
+    # Reported is not entered: with unshare(CLONE_NEWNET) dropped and the layer still named,
+    # every loopback test passed because seccomp refuses the socket anyway.
+    report = run(sandbox, HOSTILE / "network_namespace_identity.py", (MLP,))
+    assert "network-namespace" in report.isolation
+    namespaces = {result.value for result in report.outcomes["p1"].results}
+    assert len(namespaces) == 1 and None not in namespaces, report.outcomes["p1"]
+    assert namespaces != {os.stat("/proc/self/ns/net").st_ino}
+
+
+def processes_named(marker: str) -> list[int]:
+    """Live (not zombie) processes whose comm is `marker`: the test's own grandchild only."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == marker:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    found.append(int(entry.name))
+        except OSError:
+            continue  # gone while we looked
+    return found
+
+
+def timed_out_with_a_grandchild(tmp_path: Path, sandbox: Sandbox, *, leave_group: bool) -> list[int]:
+    """Run the hanging child that leaves a grandchild; the grandchildren still alive after."""
+    marker = "gc" + os.urandom(6).hex()  # 14 characters: comm holds 15
+    files = {"marker_txt": marker} | ({"leave_group": ""} if leave_group else {})
+    folder = student_folder(tmp_path, "grandchild_left_behind_by_a_hanging_child.py", **files)
+    try:
+        report = sandbox.execute(load(folder), (MLP,))
+        assert "grandchild started" in report.stdout, report  # it existed: the test can fail
+        assert report.load_error is not None and report.load_error.kind == "timeout"
+        return processes_named(marker)
+    finally:
+        for pid in processes_named(marker):  # a defence that failed leaves it: clean up
+            os.kill(pid, signal.SIGKILL)
+
+
+FORKING_LIMITS = replace(LIMITS, max_processes=4)
+
+
+def test_a_timed_out_childs_group_is_killed_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The group kill alone: this zygote's final sweep of its descendants is switched off, so a
+    # timeout that killed only the child's pid would leave the grandchild running.
+    import grader.sandbox
+
+    monkeypatch.setattr(grader.sandbox, "ZYGOTE_PROGRAM", ("-c", "import grader.sandbox.zygote as zygote; "
+                                                            "zygote.kill_descendants = lambda: None; zygote.main()"))
+    with Sandbox(FORKING_LIMITS, preload_torch=False, hidden_paths=[REPOSITORY]) as box:
+        assert timed_out_with_a_grandchild(tmp_path, box, leave_group=False) == []
+
+
+def test_a_grandchild_that_left_the_group_is_swept_after_a_timeout(tmp_path: Path) -> None:
+    # The final sweep alone: the grandchild left the child's process group (setsid), where no
+    # group kill reaches, so only the zygote's sweep of its descendants (a subreaper) stops it.
+    with Sandbox(FORKING_LIMITS, preload_torch=False, hidden_paths=[REPOSITORY]) as box:
+        assert timed_out_with_a_grandchild(tmp_path, box, leave_group=True) == []

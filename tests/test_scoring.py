@@ -18,7 +18,8 @@ from grader.rubric import ManualRubric, MisconceptionPolicy, ProblemRubric
 from tests.test_cases import ToyMlp, ToySoftmax, rubric_for
 from tests.test_diagnosis import outcome_from, reference_mlp, toy_key
 
-WRITE_UP = Path("/work/shared/seed/homework-writeup.md")
+#: The seed write-up (shared/seed/homework-writeup.md), copied here: tests read only the repository.
+WRITE_UP = Path(__file__).parent / "fixtures" / "written" / "homework_writeup.md"
 
 
 def grade(rubric: ProblemRubric, function: object, problem: ToyMlp | ToySoftmax | None = None,

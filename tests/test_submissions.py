@@ -216,3 +216,46 @@ def test_a_module_too_large_to_parse_is_scanned_for_its_top_level_names() -> Non
     code = "def mlp_params(N, L, h, n):\n    x = 1\nsoftmax = None\n" + "x=1\n" * 60_000 + "class Net:\n    pass\n"
     assert defined_names([SourceUnit("big.py", code)]) == {"mlp_params", "softmax", "x", "Net"}
 
+
+
+def folder_importing_files_loading_skips(folder: Path) -> Path:
+    """The fixture folder, plus its `big_table.py`: a module over loading's 5 MB limit."""
+    shutil.copytree(LOADING / "folder_importing_files_loading_skips", folder)
+    (folder / "big_table.py").write_text("# padding\n" * 550_000 + "EXTRA = 0\n")
+    return folder
+
+
+@pytest.mark.parametrize("changed", ["readme_extra.py", "big_table.py", "extra.txt"])
+def test_the_digest_changes_with_a_file_loading_skips_but_the_sandbox_copies(tmp_path: Path, changed: str) -> None:
+    # Issue 11, point 4: README* files and code over 5 MB were left out of the digest, though
+    # the student's code imports them. extra.txt: a data file changed in content, not size.
+    folder = folder_importing_files_loading_skips(tmp_path / "erin")
+    before = load(folder)
+    assert before.error is None and any("big_table.py" in note for note in before.notes)
+    change_extra(folder / changed)
+    assert load(folder).digest != before.digest
+
+
+def change_extra(path: Path) -> None:
+    """EXTRA = 0 becomes EXTRA = 1 (or a data file's 0 a 1): new content, the same size."""
+    content = path.read_bytes()
+    changed = content.replace(b"EXTRA = 0", b"EXTRA = 1") if path.suffix == ".py" else content.replace(b"0", b"1")
+    assert changed != content and len(changed) == len(content)
+    path.write_bytes(changed)
+
+
+def test_the_digest_covers_exactly_what_the_sandbox_copies(tmp_path: Path) -> None:
+    from grader.sandbox.folders import files_to_copy as copied_by_the_sandbox
+    from grader.submission_files import copied_digest, files_to_copy
+
+    folder = folder_importing_files_loading_skips(tmp_path / "erin")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "solution.cpython-311.pyc").write_bytes(b"stale")
+    (folder / ".notes").write_text("hidden")
+    assert copied_by_the_sandbox is files_to_copy  # one function decides, for both
+    before = load(folder).digest
+    assert before == copied_digest(folder)
+    # Neither is copied, so neither can change what the child runs: no regrade.
+    (folder / "__pycache__" / "solution.cpython-311.pyc").write_bytes(b"other")
+    (folder / ".notes").write_text("changed")
+    assert load(folder).digest == before

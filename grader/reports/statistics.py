@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from grader.course_secret import fingerprint
 from grader.models import RunSummary, SubmissionResult, Verdict
 from grader.reports.charts import Histogram, ProblemChart, problem_chart, score_histogram
 from grader.reports.class_table import HelpEntry, StudentTable, needs_help, student_table
@@ -89,7 +90,7 @@ class Dashboard:
 
     title: str
     started: str
-    seed: int
+    secret_fingerprint: str  # names the course secret without showing it (a screenshot is no leak)
     device: str
     student_count: int
     summary: tuple[SummaryNumber, ...]
@@ -233,7 +234,7 @@ def dashboard(summary: RunSummary) -> Dashboard:
     return Dashboard(
         title=str(summary.rubric.get("title", "Grading report")),
         started=summary.started,
-        seed=summary.seed,
+        secret_fingerprint=fingerprint(summary.seed),
         device=summary.device,
         student_count=len(results),
         summary=_summary_numbers(summary, len(helped)),

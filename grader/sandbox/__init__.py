@@ -33,6 +33,10 @@ from .template import connect as template_connect
 __all__ = ["Sandbox"]
 
 HELLO_TIMEOUT = 180.0  # importing torch on a cold 2-core machine takes a while
+#: What the interpreter runs as an exec'd zygote (its config follows as the one argument). A
+#: seam for tests only: two defences that cover for each other (the process-group kill and the
+#: final sweep) are each proven by a zygote started with the other one switched off.
+ZYGOTE_PROGRAM: tuple[str, ...] = ("-m", "grader.sandbox.zygote")
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -101,7 +105,7 @@ class Sandbox:
         if self._process is None:
             self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "grader.sandbox.zygote", json.dumps({**config, "control_fd": zygote_end.fileno()})],
+                [sys.executable, *ZYGOTE_PROGRAM, json.dumps({**config, "control_fd": zygote_end.fileno()})],
                 pass_fds=[zygote_end.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self._stderr, env=zygote_environment(), cwd="/",
                 # Its own session: no child can join the grader's process group and signal it

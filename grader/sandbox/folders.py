@@ -1,17 +1,21 @@
 """The folders a sandbox writes: each zygote's temp base, and each child's copy of a submission.
 
 A child may write anywhere in its zygote's base, so the base is emptied after every child
-and a dead zygote's base is removed by the next; a child's copy holds only what loading
-would read. Nothing here recurses: a student's folder may be thousands of levels deep.
+and a dead zygote's base is removed by the next; a child's copy holds what
+`grader.submission_files.files_to_copy` lists, the files the submission's digest covers.
+Nothing here recurses: a student's folder may be thousands of levels deep.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 from pathlib import Path
+
+# What a copy holds is decided in one place, which the digest of a submission also uses: a
+# file the child can import must be one whose change makes a rerun regrade.
+from grader.submission_files import files_to_copy
 
 BASE_PREFIX = "grader-sandbox-"
 
@@ -80,50 +84,6 @@ def remove_folder(folder: str) -> None:
         os.rmdir(folder)
     except OSError:
         pass
-
-
-#: Folders the copy leaves out, as loading does (`grader.submissions.ignored`); so is every
-#: name that starts with a dot.
-SKIPPED_FOLDERS = frozenset({"__pycache__", ".ipynb_checkpoints"})
-#: The most a copy holds, by apparent size: loading refuses a folder whose files it reads
-#: exceed 4 x 5 MB, and what it does not read must not make the copy any larger.
-COPY_LIMIT_BYTES = 20_000_000
-
-
-def files_to_copy(source: str) -> list[tuple[str, str, int]]:
-    """(path, path in the copy, size) of each file the child's copy of `source` holds.
-
-    Only regular files: a symlink may point at another student's folder or /etc/shadow (this
-    runs before isolation), and a FIFO or device would be read forever. Nothing hidden or
-    cached, and at most `COPY_LIMIT_BYTES` in all by apparent size: a 2 GB sparse file takes
-    12 KB of disk and would take 2 GB of the tmpfs it is copied to, every run."""
-    root = Path(source)
-    if root.is_symlink():
-        return []
-    if not root.is_dir():
-        status = os.lstat(root) if root.exists() else None
-        if status is None or not stat.S_ISREG(status.st_mode) or status.st_size > COPY_LIMIT_BYTES:
-            return []
-        return [(str(root), root.name, status.st_size)]
-    found: list[tuple[str, str, int]] = []
-    total = 0
-    pending = [(str(root), "")]  # a stack, not recursion: a student's folder may be deep
-    while pending:
-        folder, relative = pending.pop()
-        with os.scandir(folder) as entries:
-            ordered = sorted(entries, key=lambda entry: entry.name)
-        for entry in ordered:
-            if entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS or entry.is_symlink():
-                continue
-            inside = os.path.join(relative, entry.name)
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((entry.path, inside))
-            elif entry.is_file(follow_symlinks=False):
-                size = entry.stat(follow_symlinks=False).st_size
-                if total + size <= COPY_LIMIT_BYTES:
-                    found.append((entry.path, inside, size))
-                    total += size
-    return found
 
 
 def copy_submission(files: list[tuple[str, str, int]], workdir: str) -> None:
