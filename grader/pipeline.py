@@ -110,8 +110,9 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
              if outcome.error is None and check.passed < check.total]
     shrunk = shrink(wrong) if shrink is not None and wrong else {}
     verdicts = tuple(
-        scoring.score(policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
-                      student=str(submission.path), bundle=str(bundle) if bundle else None)
+        scoring.how_found(policy, key, outcome, scoring.score(
+            policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
+            student=str(submission.path), bundle=str(bundle) if bundle else None))
         for policy, key, check, found, outcome in zip(policies, keys, checks, findings, outcomes)
     )
     return SubmissionResult(
@@ -138,7 +139,7 @@ class Grader:
         # The sandbox's worker is a fresh interpreter exec'd here, before this process imports
         # the answer key: nothing of `reference/` is ever in a student's address space.
         self.sandbox = Sandbox(self.limits, preload_torch=True, hidden_paths=settings.hidden_paths,
-                               template=settings.zygote_template)
+                               template=settings.zygote_template, packages=rubric.packages)
         import reference
 
         self.problems = reference.PROBLEMS

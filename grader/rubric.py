@@ -18,6 +18,7 @@ from typing import Any, Mapping, TypeVar
 
 import numpy as np
 
+from grader import student_packages
 from grader.errors import RubricError, did_you_mean
 from grader.models import Limits
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
@@ -58,6 +59,12 @@ class ProblemRubric:
     error_credit: float = 0.0
     #: Fraction of the points when the answer is right but a note applies (integral float).
     note_credit: float = 1.0
+    #: Fraction of the points taken off a function graded under a near name (`softmax_fn` for
+    #: `softmax`); the report names it either way.
+    near_name_deduction: float = 0.0
+    #: Fraction of the points taken off a function the student imported rather than wrote
+    #: (`from scipy.special import softmax`); 1.0: an imported implementation earns nothing.
+    imported_deduction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class Rubric:
     manual: tuple[ManualRubric, ...]
     limits: Limits
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    #: Packages a submission may import beyond `student_packages.OFFERED` (importable names).
+    packages: tuple[str, ...] = ()
     digest: str = ""  # sha256 of the file's bytes: a changed rubric regrades
     raw: Mapping[str, object] = field(default_factory=dict)  # the parsed TOML, for results.json
 
@@ -98,7 +107,7 @@ class Rubric:
         """The validated rubric as plain JSON-ready data (defaults filled in), for results.json."""
         return {
             "path": str(self.path), "schema_version": self.schema_version, "title": self.title,
-            "seed": self.seed, "device": self.device, "digest": self.digest,
+            "seed": self.seed, "device": self.device, "digest": self.digest, "packages": list(self.packages),
             "conventions": asdict(self.conventions), "limits": asdict(self.limits),
             "problems": [{**asdict(problem), "domain": {name: list(bounds) for name, bounds in problem.domain.items()},
                           "aliases": list(problem.aliases), "tolerance": list(problem.tolerance)}
@@ -183,6 +192,8 @@ def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> Prob
         unexplained_credit=table.number("unexplained_credit", 0.0, 0.0, 1.0),
         error_credit=table.number("error_credit", 0.0, 0.0, 1.0),
         note_credit=table.number("note_credit", 1.0, 0.0, 1.0),
+        near_name_deduction=table.number("near_name_deduction", 0.0, 0.0, 1.0),
+        imported_deduction=table.number("imported_deduction", 0.0, 0.0, 1.0),
     )
     if not rubric.function.isidentifier():
         raise table.fail("function", f"{rubric.function!r} is not a Python function name")
@@ -279,6 +290,19 @@ def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequenc
                               hint=f"for instance [manual.{re.sub(r'[^A-Za-z0-9_-]+', '-', item.item_id)}-proof]")
 
 
+def _packages(top: RubricTable) -> tuple[str, ...]:
+    """`packages = ["sklearn"]`: names a student may import, each installed where grading runs."""
+    values = top.get("packages", list, [])
+    for value in values:
+        if not isinstance(value, str) or not student_packages.installed(value):
+            installed = student_packages.top_level_modules()
+            hint = did_you_mean(str(value), installed) or (
+                "name what follows `import` (sklearn, not scikit-learn), and install it where the grader runs "
+                "(add it to pyproject.toml's dependencies)")
+            raise top.fail("packages", f"{value!r} is not an installed package that can be imported", hint=hint)
+    return tuple(dict.fromkeys(values))
+
+
 def _conventions(table: RubricTable) -> Conventions:
     conventions = Conventions(padding=table.choice("padding", "same", ("same", "literal")),  # type: ignore[arg-type]
                               targets_sum_to_one=table.get("targets_sum_to_one", bool, True),
@@ -339,6 +363,8 @@ def load_rubric(path: Path | str) -> Rubric:
     title = attempt(lambda: top.get("title", str), "")
     seed = attempt(lambda: top.number("seed", MISSING, 0, whole=True), 0)
     device = attempt(lambda: top.choice("device", "auto", ("auto", "cpu", "cuda")), "auto")
+    no_packages: tuple[str, ...] = ()
+    packages = attempt(lambda: _packages(top), no_packages)
     attempt(top.finish, None)
     if len(mistakes) == 1:
         raise mistakes[0]
@@ -347,7 +373,7 @@ def load_rubric(path: Path | str) -> Rubric:
             "  - " + str(mistake).replace(f"{path}: ", "", 1).replace("\n", "\n    ") for mistake in mistakes))
     rubric = Rubric(
         path=path, schema_version=version, title=title, seed=seed, conventions=conventions, problems=tuple(problems),
-        manual=tuple(manual), limits=limits, device=device, digest=hashlib.sha256(content).hexdigest(), raw=raw)
+        manual=tuple(manual), limits=limits, device=device, packages=packages, digest=hashlib.sha256(content).hexdigest(), raw=raw)
     if not rubric.problems:
         raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",
                           hint="enable at least one problem (enabled = true)")
