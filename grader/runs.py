@@ -279,7 +279,7 @@ def check_one(path: Path, bundle: Bundle, *, device: str = "cpu") -> CheckOutcom
     # student's code or the bundle uses torch.
     uses_torch = any("torch" in unit.code for unit in submission.units) or any(
         key.kind == "module" for key in bundle.keys)
-    with Sandbox(bundle.limits, preload_torch=uses_torch) as sandbox:
+    with Sandbox(bundle.limits, preload_torch=uses_torch, packages=bundle.packages) as sandbox:
         result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device,
                             bundle=bundle.path)
     titles = {f"{key.problem_id}:{entry.id}": entry.title for key in bundle.keys for entry in key.catalog}

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import os
 import re
+import tokenize
 import warnings
 from collections.abc import Collection
 from pathlib import Path
@@ -30,12 +32,15 @@ CODE_SUFFIXES = (".py", ".ipynb")
 IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 #: Cell magics whose body is Python (kept); any other `%%` cell (bash, html, writefile) is dropped.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+#: `%time x = f()` and `%timeit -n 10 f()`: the statement runs once, as the notebook ran it.
+TIMED_STATEMENT = re.compile(r"^\s*%time(?:it)?\s+(?:-[nrp]\s*\d+\s+|-[tcqo]\s+)*(\S.*)$")
 MAGIC_LINE = re.compile(r"^(\s*)(%|!|\?)|^\s*[\w.]+\?\??\s*$|^\s*\w+\s*=\s*[%!]")
 
 
-def ignored(path: Path) -> bool:
+def ignored(path: Path, readme: bool = True) -> bool:
+    """Dotfiles, caches and (`readme`: in the submissions folder itself) the class's README."""
     name = path.name
-    return name.startswith(".") or name in IGNORED_FOLDERS or name.upper().startswith("README")
+    return name.startswith(".") or name in IGNORED_FOLDERS or (readme and name.upper().startswith("README"))
 
 
 def discover(folder: Path) -> list[Path]:
@@ -74,8 +79,9 @@ def unreadable(entry: Path, message: str, digest: str = "") -> Submission:
                       notes=(), digest=digest, error=ExecutionError("unreadable", message))
 
 
-def read_text(path: Path, max_bytes: int, digest: "hashlib._Hash") -> str:
-    """UTF-8 text of a file, or ValueError with a message a student understands."""
+def read_text(path: Path, max_bytes: int, digest: "hashlib._Hash", python: bool = False) -> str:
+    """The text of a file, or ValueError with a message a student understands. UTF-8, except
+    Python source that declares its encoding (`# -*- coding: latin-1 -*-`, PEP 263)."""
     size = path.stat().st_size
     if size > max_bytes:
         raise ValueError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
@@ -83,30 +89,47 @@ def read_text(path: Path, max_bytes: int, digest: "hashlib._Hash") -> str:
     digest.update(path.name.encode() + b"\0" + data)
     if b"\0" in data:
         raise ValueError(f"{path.name} is a binary file, not Python source or a notebook")
+    encoding = "utf-8-sig"
+    if python:
+        try:  # the interpreter's own rule: a cookie in the first two lines, a BOM agreeing with it
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError as error:
+            if "unknown encoding" in str(error.msg):  # a cookie naming no codec
+                raise ValueError(f"{path.name}: {error.msg} (its coding line names no known encoding)") from None
+            # Otherwise bytes that are not UTF-8 and no cookie: said below, in the same words as always.
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+        declared = "" if encoding.startswith("utf-8") else f" in its declared encoding {encoding}"
+        raise ValueError(f"{path.name} is not readable{declared}: not UTF-8 text (byte {error.start}); "
+                         "save it as UTF-8") from None
 
 
 def clean_cell(source: str, label: str, notes: list[str]) -> str | None:
-    """A code cell without IPython syntax: magics and shell lines become `pass` (keeping
-    indentation valid); a non-Python cell magic drops the cell. None when nothing is left."""
+    """A code cell without IPython syntax, its line numbers kept: magics and shell lines become
+    `pass` (keeping indentation valid), `%time stmt` keeps its statement, a Python cell magic
+    (`%%time`) keeps the cell's code, any other cell magic drops the cell. None when nothing is left."""
     stripped = source.lstrip()
     if stripped.startswith("%%"):
         magic = stripped[2:].split(None, 1)[0] if len(stripped) > 2 else ""
-        body = stripped.split("\n", 1)[1] if "\n" in stripped else ""
         if magic not in PYTHON_CELL_MAGICS:
-            notes.append(f"{label}: removed a %%{magic} cell (not Python)")
+            notes.append(f"{label}: skipped a %%{magic} cell (not Python: it does not run when grading)")
             return None
-        notes.append(f"{label}: removed %%{magic}, kept the cell's code")
-        source = body
+        notes.append(f"{label}: ran the cell's code without its %%{magic} line")
+        leading = source[: len(source) - len(stripped)].count("\n")
+        body = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        source = "\n" * (leading + 1) + body  # line numbers stay those of the notebook
     lines = []
-    for line in source.splitlines():
-        match = MAGIC_LINE.match(line)
-        if match:
-            indent = re.match(r"\s*", line).group(0)  # type: ignore[union-attr]
-            notes.append(f"{label}: removed {line.strip()[:60]!r}")
+    for number, line in enumerate(source.splitlines(), start=1):
+        indent = line[: len(line) - len(line.lstrip())]
+        timed = TIMED_STATEMENT.match(line)
+        if timed:
+            notes.append(f"{label}, line {number}: ran `{line.strip()[:60]}` once, without timing it")
+            lines.append(indent + timed.group(1))
+        elif MAGIC_LINE.match(line):
+            what = ("a shell command" if re.match(r"\s*(\w+\s*=\s*)?!", line) else
+                    "IPython help" if line.rstrip().endswith("?") else "an IPython magic")
+            notes.append(f"{label}, line {number}: skipped `{line.strip()[:60]}` ({what}: it does nothing when grading)")
             lines.append(indent + "pass")
         else:
             lines.append(line)
@@ -207,7 +230,7 @@ def read_file(path: Path, max_bytes: int, digest: "hashlib._Hash") -> tuple[str,
         units, texts, notes = read_notebook(path, max_bytes, digest)
         return "notebook", units, texts, notes
     if path.suffix == ".py":
-        return "module", [SourceUnit(path.name, read_text(path, max_bytes, digest))], [], []
+        return "module", [SourceUnit(path.name, read_text(path, max_bytes, digest, python=True))], [], []
     raise ValueError(f"{path.name} is neither a Python module (.py) nor a notebook (.ipynb)")
 
 
@@ -269,7 +292,7 @@ def capped_notes(notes: list[str]) -> tuple[str, ...]:
 def load_folder(folder: Path, max_bytes: int, digest: "hashlib._Hash", interface: Collection[str]):
     """Choose the graded file of a folder; hash every file (siblings are importable, so they matter)."""
     files = sorted(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
-                   and not any(ignored(Path(part)) for part in path.relative_to(folder).parts))
+                   and not any(ignored(Path(part), readme=False) for part in path.relative_to(folder).parts))
     notes: list[str] = []
     candidates = []
     texts: list[str] = []
