@@ -206,6 +206,8 @@ def origin(function: Any) -> str:
     """Where an imported function comes from, as `module.name` ("scipy.special.softmax")."""
     module = getattr(function, "__module__", None)
     name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    if isinstance(module, str):  # "scipy.special._logsumexp" is "scipy.special" to a student
+        module = ".".join(part for part in module.split(".") if not part.startswith("_")) or module
     text = ".".join(part for part in (module, name) if isinstance(part, str))
     return text[:200] or type(function).__name__[:200]
 
