@@ -705,3 +705,15 @@ def test_near_name_claims_and_origins_from_a_child_are_checked() -> None:
     assert decode.found({"imported_from": "\x1b[2J<script>"}, False)["imported_from"] == "another module"
     with pytest.raises(ProtocolViolation):
         decode.found({"others": ["<b>"]}, True)
+
+
+def test_a_module_that_fails_midway_runs_whole_up_to_the_failure_then_goes_on(sandbox: Sandbox, tmp_path: Path) -> None:
+    # The fast path runs a unit whole; after a failure inside a loop, the statements after the
+    # loop still run, and the statements before it ran once (the counter is 1, not 2).
+    module = tmp_path / "fails_in_a_loop.py"
+    module.write_text("runs = []\nruns.append(1)\nfor k in range(3):\n    if k == 2:\n        raise KeyError(k)\n\n"
+                      "def mlp_params(N, L, h, n):\n    return len(runs)\n")
+    report = run(sandbox, module, (MLP,))
+    assert report.load_notes == ("fails_in_a_loop.py, line 3: skipped `for k in range(3):` (KeyError: 2); "
+                                 "it would have defined k",)
+    assert [result.value for result in report.outcomes["p1"].results] == [1, 1]

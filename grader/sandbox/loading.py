@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import __future__
 import ast
+import dis
+import functools
 import linecache
+import operator
 import os
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +26,41 @@ from typing import Any
 #: honest notebook cell or module comes close.
 MAX_SPLIT_CHARACTERS = 200_000
 MAX_NOTES = 50  # notes about loading a child sends (the grader refuses more than 200)
-FUTURE_FLAGS = {name: getattr(__future__, name).compiler_flag for name in __future__.all_feature_names}
+FUTURE_MASK = functools.reduce(operator.or_, (getattr(__future__, name).compiler_flag
+                                               for name in __future__.all_feature_names))
+STORE_NAME = dis.opmap["STORE_NAME"]
+
+
+def rebinds_a_definition(unit: types.CodeType) -> bool:
+    """Whether a unit binds the name of a function it defines more than once (a later import or
+    assignment), read from its bytecode: then its statements run one at a time so the
+    student's own function can be kept."""
+    defined = {constant.co_name for constant in unit.co_consts if isinstance(constant, types.CodeType)}
+    if not defined:
+        return False
+    raw, names = unit.co_code, unit.co_names
+    stored = [names[argument] for operation, argument in zip(raw[0::2], raw[1::2])
+              if operation == STORE_NAME and argument < len(names)]
+    return len(stored) != len(set(stored)) and any(stored.count(name) > 1 for name in defined)
+
+
+def failing_line(error: BaseException, unit: types.CodeType) -> int | None:
+    """The line of `unit` that was running when `error` was raised."""
+    line, trace = None, error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code is unit:
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
+
+
+def stop_loading(label: str, error: BaseException) -> dict:
+    """What still stops loading: sys.exit, and running out of memory."""
+    if isinstance(error, SystemExit):
+        return {"kind": "exit", "message": f"{label} called sys.exit({error.code!r}) while loading",
+                "exception_type": "SystemExit", "detail": ""}
+    return {"kind": "memory", "message": f"{label} ran out of memory while loading",
+            "exception_type": "MemoryError", "detail": ""}
 
 
 def bound_names(statement: ast.stmt) -> list[str]:
@@ -88,7 +126,7 @@ class Loader:
         self.notes: list[str] = []
         self.skipped: dict[str, Skipped] = {}  # name -> the skipped statement that would have bound it
         self.written: dict[str, Any] = {}  # name -> the function the student's own `def` bound last
-        self.flags = 0  # `from __future__ import annotations` applies to the statements after it
+        self.flags = 0  # `from __future__ import annotations` applies to the code after it
 
     def run(self) -> dict | None:
         """Every unit in order; an error record when loading had to stop, else None."""
@@ -102,11 +140,12 @@ class Loader:
         return None
 
     def run_unit(self, label: str, code: str) -> dict | None:
+        """One unit: run whole when nothing in it can go wrong (an ordinary module pays no more
+        than before); from the statement after a failure on, and in a unit that rebinds one of
+        its own functions (`from scipy.special import softmax` after `def softmax`), one
+        statement at a time."""
         try:
-            if len(code) > MAX_SPLIT_CHARACTERS:
-                whole = compile(code, label, "exec", flags=self.flags, dont_inherit=True)
-                return self.run_code(label, code, whole, None)
-            statements = ast.parse(code, label).body
+            whole = compile(code, label, "exec", flags=self.flags, dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             line = getattr(error, "lineno", None)
             message = f"{label}, line {line}: {getattr(error, 'msg', None) or type(error).__name__}"
@@ -114,42 +153,73 @@ class Loader:
                 return {"kind": "syntax", "message": message, "exception_type": "SyntaxError", "detail": ""}
             self.notes.append(f"{message}; the cell was skipped")
             return None
-        for statement in statements:
-            stopped = self.run_code(label, code, None, statement)
+        self.flags |= whole.co_flags & FUTURE_MASK  # as IPython does, for the cells after it too
+        splittable = len(code) <= MAX_SPLIT_CHARACTERS
+        if splittable and rebinds_a_definition(whole):
+            return self.run_statements(label, code, None)
+        try:
+            exec(whole, self.namespace)
+        except (SystemExit, MemoryError) as error:
+            return stop_loading(label, error)
+        except BaseException as error:  # the student's exception is data
+            if not splittable:
+                self.notes.append(f"{label} raised {why(error)}")
+                return None
+            self.remember_definitions(whole)  # those defined before the failure
+            return self.run_statements(label, code, (failing_line(error, whole), error))
+        self.remember_definitions(whole)
+        return None
+
+    def run_statements(self, label: str, code: str, failure: tuple[int | None, BaseException] | None) -> dict | None:
+        """The unit's top-level statements one at a time; with `failure` (the line that raised
+        and its error), that statement is reported and the run goes on after it."""
+        try:
+            statements = ast.parse(code, label).body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None  # it compiled once; nothing more can be made of it
+        start = 0
+        if failure is not None:
+            line, error = failure
+            start = next((index for index, statement in enumerate(statements) if line is not None
+                          and statement.lineno <= line <= (statement.end_lineno or statement.lineno)), 0)
+            self.skip(label, code, statements[start], error)
+            start += 1
+        for statement in statements[start:]:
+            stopped = self.run_statement(label, code, statement)
             if stopped is not None:
                 return stopped
         return None
 
-    def run_code(self, label: str, code: str, whole: Any, statement: ast.stmt | None) -> dict | None:
-        """One statement, or a whole oversized unit already compiled (`whole`)."""
+    def run_statement(self, label: str, code: str, statement: ast.stmt) -> dict | None:
         try:
             # A statement that parses may still not compile (`return` outside a function): it
             # is skipped like one that raises.
-            compiled = whole if statement is None else compile(
-                ast.Module(body=[statement], type_ignores=[]), label, "exec", flags=self.flags, dont_inherit=True)
+            compiled = compile(ast.Module(body=[statement], type_ignores=[]), label, "exec",
+                               flags=self.flags, dont_inherit=True)
             exec(compiled, self.namespace)
-        except SystemExit as error:
-            return {"kind": "exit", "message": f"{label} called sys.exit({error.code!r}) while loading",
-                    "exception_type": "SystemExit", "detail": ""}
-        except MemoryError:
-            return {"kind": "memory", "message": f"{label} ran out of memory while loading",
-                    "exception_type": "MemoryError", "detail": ""}
+        except (SystemExit, MemoryError) as error:
+            return stop_loading(label, error)
         except BaseException as error:  # the student's exception is data: skip this statement only
-            if statement is None:
-                self.notes.append(f"{label} raised {why(error)}")
-                return None
-            skipped = Skipped(f"{label}, line {statement.lineno}", first_line(code, statement), why(error),
-                              tuple(bound_names(statement)))
-            self.notes.append(skipped.note)
-            for name in skipped.names:
-                self.skipped.setdefault(name, skipped)
+            self.skip(label, code, statement, error)
             return None
-        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
-            for alias in statement.names:
-                self.flags |= FUTURE_FLAGS.get(alias.name, 0)
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.written[statement.name] = self.namespace.get(statement.name)
         return None
+
+    def skip(self, label: str, code: str, statement: ast.stmt, error: BaseException) -> None:
+        skipped = Skipped(f"{label}, line {statement.lineno}", first_line(code, statement), why(error),
+                          tuple(bound_names(statement)))
+        self.notes.append(skipped.note)
+        for name in skipped.names:
+            self.skipped.setdefault(name, skipped)
+
+    def remember_definitions(self, unit: types.CodeType) -> None:
+        """The functions a unit run whole defined and still holds: a later unit may rebind them."""
+        for constant in unit.co_consts:
+            if isinstance(constant, types.CodeType):
+                value = self.namespace.get(constant.co_name)
+                if isinstance(value, types.FunctionType) and value.__code__ is constant:
+                    self.written[constant.co_name] = value
 
     def student_wrote(self, function: Any, workdir: str) -> bool:
         """Whether `function`'s code comes from the submission (a cell, the module, a sibling
