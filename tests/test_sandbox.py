@@ -717,3 +717,19 @@ def test_a_module_that_fails_midway_runs_whole_up_to_the_failure_then_goes_on(sa
     assert report.load_notes == ("fails_in_a_loop.py, line 3: skipped `for k in range(3):` (KeyError: 2); "
                                  "it would have defined k",)
     assert [result.value for result in report.outcomes["p1"].results] == [1, 1]
+
+
+def test_a_later_cell_that_rebinds_the_students_function_does_not_replace_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    import nbformat
+
+    cells = ["import numpy as np\n\ndef softmax(z):\n    e = np.exp(z - np.max(z))\n    return e / e.sum()",
+             "from scipy.special import softmax  # to compare with mine",
+             "def mlp_params(N, L, h, n):\n    return 7\n\nmlp_params = mlp_params(1, 1, 1, 1)  # a test cell reusing the name"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    path = tmp_path / "rebinding_cells.ipynb"
+    nbformat.write(notebook, path)
+    report = run(sandbox, path)
+    softmax = report.outcomes["p3a"]
+    assert (softmax.function_used, softmax.imported_from) == ("softmax", None)
+    assert np.allclose(softmax.results[0].value, [0, 0, 1, 0])
+    assert [result.value for result in report.outcomes["p1"].results] == [7, 7]
