@@ -78,10 +78,10 @@ class Sandbox:
 
     def __init__(self, limits: Limits, *, preload_torch: bool = True, hidden_paths: Sequence[Path] = (),
                  template: str | None = None, packages: Sequence[str] = ()) -> None:
-        """`packages`: importable names a student may import besides `student_packages.OFFERED`
-        (a rubric's `packages`). `template`: the address of a `ZygoteTemplate` to fork the zygote from, sparing this
+        """`template`: the address of a `ZygoteTemplate` to fork the zygote from, sparing this
         Sandbox its own import of torch; without one (or when it is unreachable) a zygote is
-        exec'd for this Sandbox alone."""
+        exec'd for this Sandbox alone. `packages`: names a student may import besides
+        `student_packages.OFFERED` (a rubric's `packages`)."""
         self.limits = limits
         self._lock = threading.Lock()
         self._reader = trusted_reader()

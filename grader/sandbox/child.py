@@ -143,7 +143,7 @@ class Child:
             if callable(candidate) and imported is None:
                 imported = name, candidate, {"imported_from": origin(candidate)}
         taken = {name for other in self.job["plans"] for name in other["names"]}
-        pool = [name for name, value in self.namespace.items() if name not in taken and not name.startswith("__")
+        pool = [name for name, value in list(self.namespace.items()) if name not in taken and not name.startswith("__")
                 and callable(value) and loader.student_wrote(value, workdir)
                 and accepts(value, len(plan["parameters"]))]
         others = [other["names"] for other in self.job["plans"] if other["problem_id"] != plan["problem_id"]]
@@ -204,8 +204,11 @@ class Child:
 
 def origin(function: Any) -> str:
     """Where an imported function comes from, as `module.name` ("scipy.special.softmax")."""
-    module = getattr(function, "__module__", None)
-    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    try:
+        module = getattr(function, "__module__", None)
+        name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    except Exception:  # a student's object whose attributes raise
+        module, name = None, None
     if isinstance(module, str):  # "scipy.special._logsumexp" is "scipy.special" to a student
         module = ".".join(part for part in module.split(".") if not part.startswith("_")) or module
     text = ".".join(part for part in (module, name) if isinstance(part, str))
@@ -218,7 +221,7 @@ def accepts(function: Any, count: int) -> bool:
 
     try:
         inspect.signature(function).bind(*range(count))
-    except (TypeError, ValueError):
+    except Exception:  # TypeError, ValueError, or whatever a student's __signature__ raises
         return False
     return True
 
@@ -301,8 +304,8 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
             os.chdir(entry_folder)  # the student's relative paths start where the graded file is
         # The library folders stay even inside a hidden path (a .venv in the repository): without
         # them `import scipy` failed although Landlock lets the child read scipy.
-        sys.path[:] = [entry_folder] + [entry for entry in sys.path if entry and (entry in zygote.library_folders or not any(
-            entry.startswith(str(hidden)) for hidden in zygote.hidden))]
+        sys.path[:] = [entry_folder] + [entry for entry in sys.path if entry and (
+            entry in zygote.library_folders or not any(entry.startswith(str(hidden)) for hidden in zygote.hidden))]
         sys.argv = [job["entry_name"]]
         child.run(layers)
     except BaseException:  # a grader fault in the child: say so on stderr, never hang
