@@ -692,7 +692,8 @@ def test_a_rubric_package_is_readable_only_when_the_rubric_adds_it(tmp_path: Pat
 
 
 def test_near_name_claims_and_origins_from_a_child_are_checked() -> None:
-    from grader.sandbox import decode, names
+    from grader import near_names as names
+    from grader.sandbox import decode
     from grader.sandbox.protocol import ProtocolViolation
 
     for near in ("count_cnn_parameters", "cnn_param_count", "CNNParams"):

@@ -250,3 +250,13 @@ def test_a_coding_line_decides_a_modules_encoding(tmp_path: Path) -> None:
     unknown.write_bytes(b"# -*- coding: klingon -*-\nx = 1\n")
     error = load(unknown).error
     assert error is not None and "unknown encoding: klingon" in error.message
+
+
+def test_a_folder_of_near_names_grades_that_file_not_the_helper_before_it(tmp_path: Path) -> None:
+    folder = tmp_path / "edsger"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("def square(x):\n    return x * x\n")
+    (folder / "solution.py").write_text("def softmax_fn(z):\n    return z\n\ndef count_cnn_parameters(N, L, k, d, F, h, n_out):\n"
+                                        "    return 0\n")
+    submission = load(folder)
+    assert submission.entry == folder / "solution.py"

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from . import isolation, names, standins
+from grader import near_names
+
+from . import isolation, standins
 from .folders import copy_submission, files_to_copy
 from .convert import InvalidOutput, describe_module, encode
 from .loading import Loader
@@ -147,7 +149,7 @@ class Child:
                 and callable(value) and loader.student_wrote(value, workdir)
                 and accepts(value, len(plan["parameters"]))]
         others = [other["names"] for other in self.job["plans"] if other["problem_id"] != plan["problem_id"]]
-        ranked = names.rank(pool, plan["names"], others)
+        ranked = near_names.rank(pool, plan["names"], others)
         if ranked:
             return ranked[0], self.namespace[ranked[0]], {"others": ranked[1:6]}
         return imported or (None, None, {})

@@ -15,10 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from grader import near_names
 from grader.errors import SandboxError
 from grader.models import CallPlan, CallResult, ExecutionError, Limits, ProblemOutcome
 
-from . import decode, names
+from . import decode
 from .protocol import Frame, FrameReader, ProtocolViolation, encode_frame, write_all
 
 START_TIMEOUT = 60.0
@@ -232,7 +233,7 @@ class ChildRun:
                 raise ProtocolViolation("problem frame out of order")
             used = frame.header.get("function_used")
             if used is not None and (not isinstance(used, str) or (
-                    used not in plans[index].names and not names.is_near(used, plans[index].names))):
+                    used not in plans[index].names and not near_names.is_near(used, plans[index].names))):
                 raise ProtocolViolation("function_used is neither one of the names asked for nor near one")
             progress.problem, progress.function_used, progress.results = index, used, []
             progress.problem_error = decode.error(frame.header.get("error"))

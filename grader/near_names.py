@@ -6,7 +6,7 @@ A name is reduced to its words (split at `_`, camelCase and digits), filler word
 grad/gradient/derivative, parameters/params, ce/crossentropy); two names are near when their
 reduced forms are equal, hold the same words in another order, or are one or two edits apart.
 Pure functions of strings: the sandbox child matches with them, the grader re-checks the
-child's claim with them.
+child's claim with them, and loading uses them to choose the graded file of a folder.
 """
 
 from __future__ import annotations
