@@ -38,6 +38,7 @@ class Bundle:
     manual: tuple[ManualRubric, ...]
     limits: Limits
     device: str
+    packages: tuple[str, ...] = ()  # the rubric's `packages`, offered to the student's code too
     path: Path = Path("public.json")  # where it was read from; replay commands name it
 
 
@@ -126,6 +127,7 @@ def _encode_policy(policy: ProblemRubric) -> dict[str, object]:
         "misconceptions": {k: asdict(v) for k, v in policy.misconceptions.items()},
         "tolerance": list(policy.tolerance), "unexplained_credit": policy.unexplained_credit,
         "error_credit": policy.error_credit, "note_credit": policy.note_credit,
+        "near_name_deduction": policy.near_name_deduction, "imported_deduction": policy.imported_deduction,
     }
 
 
@@ -140,6 +142,8 @@ def _decode_policy(data: dict[str, Any]) -> ProblemRubric:
         # Formula answers are read with the default settings (no closed form travels in a
         # bundle: it would hand students the answer).
         formula=default_settings(data["problem_id"]),
+        near_name_deduction=float(data.get("near_name_deduction", 0.0)),
+        imported_deduction=float(data.get("imported_deduction", 0.0)),
     )
 
 
@@ -151,7 +155,7 @@ def write_bundle(rubric: Rubric, path: Path) -> Path:
     keys = [cases.public_key(reference.PROBLEMS[p.problem_id], p, rubric.conventions) for p in rubric.problems]
     data = {
         "format": FORMAT, "version": VERSION, "title": rubric.title, "device": rubric.device,
-        "limits": asdict(rubric.limits),
+        "limits": asdict(rubric.limits), "packages": list(rubric.packages),
         "manual": [asdict(item) for item in rubric.manual],
         "problems": [{"policy": _encode_policy(p), "key": _encode_key(k)} for p, k in zip(rubric.problems, keys)],
     }
@@ -191,6 +195,7 @@ def read_bundle(path: Path) -> Bundle:
             manual=tuple(ManualRubric(**item) for item in data["manual"]),
             limits=Limits(**data["limits"]),
             device=str(data.get("device", "cpu")),
+            packages=tuple(str(name) for name in data.get("packages", []) if str(name).isidentifier()),
             path=path,
         )
         _check(bundle)

@@ -215,6 +215,13 @@ class ProblemOutcome:
     function_used: str | None  # the name found (function name or an alias); None if missing
     results: tuple[CallResult, ...]  # aligned with the cases sent
     error: ExecutionError | None = None  # the whole problem failed (timeout, crash, missing)
+    #: `function_used` is a near name (`softmax_fn` for `softmax`), not the name or an alias;
+    #: `other_candidates` are the near names not chosen.
+    near_name: bool = False
+    other_candidates: tuple[str, ...] = ()
+    #: Where the function comes from when the student imported it rather than wrote it
+    #: ("scipy.special._logsumexp.softmax"); None for their own code.
+    imported_from: str | None = None
 
 
 @dataclass(frozen=True)

@@ -134,8 +134,9 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     shrunk = shrink(wrong) if shrink is not None and wrong else {}
     verdicts = tuple(
         written_verdict(policy, key, check, found, written[key.problem_id]) if key.problem_id in written else
-        scoring.score(policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
-                      student=student or str(submission.path), bundle=str(bundle) if bundle else None)
+        scoring.how_found(policy, key, outcome, scoring.score(
+            policy, key, check, found, outcome, shrunk=shrunk.get(key.problem_id),
+            student=student or str(submission.path), bundle=str(bundle) if bundle else None))
         for policy, key, check, found, outcome in zip(policies, keys, checks, findings, outcomes)
     )
     return SubmissionResult(
@@ -176,7 +177,7 @@ class Grader:
         # The sandbox's worker is a fresh interpreter exec'd here, before this process imports
         # the answer key: nothing of `reference/` is ever in a student's address space.
         self.sandbox = Sandbox(self.limits, preload_torch=True, hidden_paths=settings.hidden_paths,
-                               template=settings.zygote_template)
+                               template=settings.zygote_template, packages=rubric.packages)
         import reference
 
         self.problems = reference.PROBLEMS

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 import numpy as np
 
+from grader import student_packages
 from grader.course_secret import default_secret_path, legacy_seed_warning
 from grader.errors import RubricError, did_you_mean
 from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
@@ -67,6 +68,12 @@ class ProblemRubric:
     note_credit: float = 1.0
     #: How a written (formula) answer is found and read; None: the problem takes code only.
     formula: FormulaSettings | None = None
+    #: Fraction of the points taken off a function graded under a near name (`softmax_fn` for
+    #: `softmax`); the report names it either way.
+    near_name_deduction: float = 0.0
+    #: Fraction of the points taken off a function the student imported rather than wrote
+    #: (`from scipy.special import softmax`); 1.0: an imported implementation earns nothing.
+    imported_deduction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Rubric:
     limits: Limits
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     late: LatePolicy = LatePolicy()  # [late]: due date and penalty (none: nothing is late by time)
+    #: Packages a submission may import beyond `student_packages.OFFERED` (importable names).
+    packages: tuple[str, ...] = ()
     digest: str = ""  # sha256 of the file's bytes: a changed rubric regrades
     raw: Mapping[str, object] = field(default_factory=dict)  # the parsed TOML, for results.json
     #: `seed = N` of a rubric written before the seed became a course secret (`grader.course_secret`):
@@ -110,7 +119,7 @@ class Rubric:
         """The validated rubric as plain JSON-ready data (defaults filled in), for results.json."""
         return {
             "path": str(self.path), "schema_version": self.schema_version, "title": self.title,
-            "device": self.device, "digest": self.digest,
+            "device": self.device, "digest": self.digest, "packages": list(self.packages),
             "conventions": asdict(self.conventions), "limits": asdict(self.limits),
             "problems": [{**asdict(problem), "domain": {name: list(bounds) for name, bounds in problem.domain.items()},
                           "aliases": list(problem.aliases), "tolerance": list(problem.tolerance),
@@ -197,6 +206,8 @@ def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> Prob
         error_credit=table.number("error_credit", 0.0, 0.0, 1.0),
         note_credit=table.number("note_credit", 1.0, 0.0, 1.0),
         formula=_formula(table, problem.id),
+        near_name_deduction=table.number("near_name_deduction", 0.0, 0.0, 1.0),
+        imported_deduction=table.number("imported_deduction", 0.0, 0.0, 1.0),
     )
     if not rubric.function.isidentifier():
         raise table.fail("function", f"{rubric.function!r} is not a Python function name")
@@ -309,6 +320,19 @@ def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequenc
                               hint=f"for instance [manual.{re.sub(r'[^A-Za-z0-9_-]+', '-', item.item_id)}-proof]")
 
 
+def _packages(top: RubricTable) -> tuple[str, ...]:
+    """`packages = ["sklearn"]`: names a student may import, each installed where grading runs."""
+    values = top.get("packages", list, [])
+    for value in values:
+        if not isinstance(value, str) or not student_packages.installed(value):
+            installed = student_packages.top_level_modules()
+            hint = did_you_mean(str(value), installed) or (
+                "name what follows `import` (sklearn, not scikit-learn), and install it where the grader runs "
+                "(add it to pyproject.toml's dependencies)")
+            raise top.fail("packages", f"{value!r} is not an installed package that can be imported", hint=hint)
+    return tuple(dict.fromkeys(values))
+
+
 def _conventions(table: RubricTable) -> Conventions:
     from reference.problem import Conventions
 
@@ -373,6 +397,8 @@ def load_rubric(path: Path | str) -> Rubric:
     title = attempt(lambda: top.get("title", str), "")
     legacy_seed = attempt(lambda: top.number("seed", None, 0, whole=True) if "seed" in top.data else None, None)
     device = attempt(lambda: top.choice("device", "auto", ("auto", "cpu", "cuda")), "auto")
+    no_packages: tuple[str, ...] = ()
+    packages = attempt(lambda: _packages(top), no_packages)
     attempt(top.finish, None)
     if len(mistakes) == 1:
         raise mistakes[0]
@@ -381,7 +407,7 @@ def load_rubric(path: Path | str) -> Rubric:
             "  - " + str(mistake).replace(f"{path}: ", "", 1).replace("\n", "\n    ") for mistake in mistakes))
     rubric = Rubric(
         path=path, schema_version=version, title=title, conventions=conventions, problems=tuple(problems),
-        manual=tuple(manual), limits=limits, device=device, late=late, digest=hashlib.sha256(content).hexdigest(), raw=raw,
+        manual=tuple(manual), limits=limits, device=device, late=late, packages=packages, digest=hashlib.sha256(content).hexdigest(), raw=raw,
         legacy_seed=legacy_seed)
     if not rubric.problems:
         raise RubricError(path, "problems", "every problem is disabled; nothing would be graded automatically",

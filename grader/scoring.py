@@ -10,6 +10,7 @@ import json
 import math
 import re
 import shlex
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -168,6 +169,28 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
     value = points * problem_rubric.unexplained_credit * (passed / total if total else 0.0)
     return Verdict(status=_status(value), score=value, explanation=diagnosis.explanation,
                    failing=failing, notes=notes, cluster_key=diagnosis.cluster_key, **common)  # type: ignore[arg-type]
+
+
+def how_found(problem_rubric: ProblemRubric, key: ProblemKey, outcome: ProblemOutcome, verdict: Verdict) -> Verdict:
+    """The verdict with a note, and the rubric's deduction, for a function graded under a near
+    name (`softmax_fn`) or imported rather than written (scipy's softmax)."""
+    used = outcome.function_used
+    if used is None or verdict.status == "missing" or not (outcome.near_name or outcome.imported_from):
+        return verdict
+    notes, deduction = [], 0.0
+    if outcome.near_name:
+        others = f"; also close: {', '.join(outcome.other_candidates)}" if outcome.other_candidates else ""
+        notes.append(f"graded {used}() as {key.function}(): no function has the asked-for name and {used} is "
+                     f"close to it{others}")
+        deduction += problem_rubric.near_name_deduction
+    if outcome.imported_from:
+        notes.append(f"{used} is {outcome.imported_from}, imported, not written by the student; it was graded "
+                     "as their answer")
+        deduction += problem_rubric.imported_deduction
+    taken = min(verdict.score, problem_rubric.points * deduction)
+    if taken > 0:
+        notes[-1] += f" (-{taken:g} points under the rubric)"
+    return replace(verdict, score=verdict.score - taken, notes=tuple(notes) + verdict.notes)
 
 
 def _every_case_failed(scored: Sequence[CaseCheck]) -> ExecutionError | None:

@@ -65,7 +65,7 @@ def check_one(path: Path, bundle: Bundle, *, device: str = "cpu", only: Sequence
     submission = load(path)
     # torch only when a problem or the code needs it: `check` starts fast, and a checker
     # installed without torch grades every problem but build_cnn.
-    with Sandbox(bundle.limits, preload_torch=needs_torch(submission, bundle.keys)) as sandbox:
+    with Sandbox(bundle.limits, preload_torch=needs_torch(submission, bundle.keys), packages=bundle.packages) as sandbox:
         # Replay commands name the path as given (`grader check .` -> `grader replay . p3b ...`):
         # printed in CI, the runner's absolute path would not work in the student's clone.
         result = grade_keys(sandbox, submission, bundle.policies, bundle.keys, bundle.manual, device,

@@ -2,22 +2,26 @@
 
 An entry is a file (`alice.py`, `alice.ipynb`) or a folder (`alice/`); the student id is
 its name. In a folder the graded file is the module or notebook whose code defines the most
-interface function names (parsed with `ast`); ties go to the first path in alphabetical
-order. Unreadable input becomes `Submission.error`, never an exception.
+interface function names (parsed with `ast`), then the most near names of them
+(`softmax_fn`); ties go to the first path in alphabetical order. Unreadable input becomes
+`Submission.error`, never an exception.
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import re
+import tokenize
 import warnings
 from collections.abc import Collection
 from pathlib import Path
 
 import nbformat
 
+from grader import near_names
 from grader.errors import SubmissionsError
 from grader.models import ExecutionError, SourceUnit, Submission
 from grader.submission_files import copied_digest
@@ -32,12 +36,15 @@ WRITE_UP_SUFFIXES = (".md",)
 IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 #: Cell magics whose body is Python (kept); any other `%%` cell (bash, html, writefile) is dropped.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
+#: `%time x = f()` and `%timeit -n 10 f()`: the statement runs once, as the notebook ran it.
+TIMED_STATEMENT = re.compile(r"^\s*%time(?:it)?\s+(?:-[nrp]\s*\d+\s+|-[tcqo]\s+)*(\S.*)$")
 MAGIC_LINE = re.compile(r"^(\s*)(%|!|\?)|^\s*[\w.]+\?\??\s*$|^\s*\w+\s*=\s*[%!]")
 
 
-def ignored(path: Path) -> bool:
+def ignored(path: Path, readme: bool = True) -> bool:
+    """Dotfiles, caches and (`readme`: in the submissions folder itself) the class's README."""
     name = path.name
-    return name.startswith(".") or name in IGNORED_FOLDERS or name.upper().startswith("README")
+    return name.startswith(".") or name in IGNORED_FOLDERS or (readme and name.upper().startswith("README"))
 
 
 def discover(folder: Path) -> list[Path]:
@@ -76,38 +83,56 @@ def unreadable(entry: Path, message: str, digest: str = "") -> Submission:
                       notes=(), digest=digest, error=ExecutionError("unreadable", message))
 
 
-def read_text(path: Path, max_bytes: int) -> str:
-    """UTF-8 text of a file, or ValueError with a message a student understands."""
+def read_text(path: Path, max_bytes: int, python: bool = False) -> str:
+    """The text of a file, or ValueError with a message a student understands. UTF-8, except
+    Python source that declares its encoding (`# -*- coding: latin-1 -*-`, PEP 263)."""
     size = path.stat().st_size
     if size > max_bytes:
         raise ValueError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
     data = path.read_bytes()
     if b"\0" in data:
         raise ValueError(f"{path.name} is a binary file, not Python source or a notebook")
+    encoding = "utf-8-sig"
+    if python:
+        try:  # the interpreter's own rule: a cookie in the first two lines, a BOM agreeing with it
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError as error:
+            if "unknown encoding" in str(error.msg):  # a cookie naming no codec
+                raise ValueError(f"{path.name}: {error.msg} (its coding line names no known encoding)") from None
+            # Otherwise bytes that are not UTF-8 and no cookie: said below, in the same words as always.
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+        declared = "" if encoding.startswith("utf-8") else f" in its declared encoding {encoding}"
+        raise ValueError(f"{path.name} is not readable{declared}: not UTF-8 text (byte {error.start}); "
+                         "save it as UTF-8") from None
 
 
 def clean_cell(source: str, label: str, notes: list[str]) -> str | None:
-    """A code cell without IPython syntax: magics and shell lines become `pass` (keeping
-    indentation valid); a non-Python cell magic drops the cell. None when nothing is left."""
+    """A code cell without IPython syntax, its line numbers kept: magics and shell lines become
+    `pass` (keeping indentation valid), `%time stmt` keeps its statement, a Python cell magic
+    (`%%time`) keeps the cell's code, any other cell magic drops the cell. None when nothing is left."""
     stripped = source.lstrip()
     if stripped.startswith("%%"):
         magic = stripped[2:].split(None, 1)[0] if len(stripped) > 2 else ""
-        body = stripped.split("\n", 1)[1] if "\n" in stripped else ""
         if magic not in PYTHON_CELL_MAGICS:
-            notes.append(f"{label}: removed a %%{magic} cell (not Python)")
+            notes.append(f"{label}: skipped a %%{magic} cell (not Python: it does not run when grading)")
             return None
-        notes.append(f"{label}: removed %%{magic}, kept the cell's code")
-        source = body
+        notes.append(f"{label}: ran the cell's code without its %%{magic} line")
+        leading = source[: len(source) - len(stripped)].count("\n")
+        body = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        source = "\n" * (leading + 1) + body  # line numbers stay those of the notebook
     lines = []
-    for line in source.splitlines():
-        match = MAGIC_LINE.match(line)
-        if match:
-            indent = re.match(r"\s*", line).group(0)  # type: ignore[union-attr]
-            notes.append(f"{label}: removed {line.strip()[:60]!r}")
+    for number, line in enumerate(source.splitlines(), start=1):
+        indent = line[: len(line) - len(line.lstrip())]
+        timed = TIMED_STATEMENT.match(line)
+        if timed:
+            notes.append(f"{label}, line {number}: ran `{line.strip()[:60]}` once, without timing it")
+            lines.append(indent + timed.group(1))
+        elif MAGIC_LINE.match(line):
+            what = ("a shell command" if re.match(r"\s*(\w+\s*=\s*)?!", line) else
+                    "IPython help" if line.rstrip().endswith("?") else "an IPython magic")
+            notes.append(f"{label}, line {number}: skipped `{line.strip()[:60]}` ({what}: it does nothing when grading)")
             lines.append(indent + "pass")
         else:
             lines.append(line)
@@ -208,7 +233,7 @@ def read_file(path: Path, max_bytes: int) -> tuple[str, list[SourceUnit], list[s
         units, texts, notes = read_notebook(path, max_bytes)
         return "notebook", units, texts, notes
     if path.suffix == ".py":
-        return "module", [SourceUnit(path.name, read_text(path, max_bytes))], [], []
+        return "module", [SourceUnit(path.name, read_text(path, max_bytes, python=True))], [], []
     if path.suffix.lower() in WRITE_UP_SUFFIXES:
         return "write-up", [], [read_text(path, max_bytes)], []
     raise ValueError(f"{path.name} is neither a Python module (.py), a notebook (.ipynb) nor a write-up (.md)")
@@ -276,7 +301,7 @@ def capped_notes(notes: list[str]) -> tuple[str, ...]:
 def load_folder(folder: Path, max_bytes: int, interface: Collection[str]):
     """Choose the graded file of a folder, and read its written answers."""
     files = sorted(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()
-                   and not any(ignored(Path(part)) for part in path.relative_to(folder).parts))
+                   and not any(ignored(Path(part), readme=False) for part in path.relative_to(folder).parts))
     notes: list[str] = []
     candidates = []
     texts: list[str] = []
@@ -293,8 +318,14 @@ def load_folder(folder: Path, max_bytes: int, interface: Collection[str]):
             except ValueError as error:
                 notes.append(f"ignored {relative}: {error}")
                 continue
-            score = len(defined_names(units) & set(interface))
-            candidates.append((-score, str(relative), path, kind, units, cell_texts, cell_notes))
+            names = defined_names(units)
+            score = len(names & set(interface))
+            # A tie (none defines an interface name) goes to the file of near names
+            # (softmax_fn, count_cnn_parameters), not to helpers.py for coming first.
+            # At most 200 names: a module of 100,000 assignments must not cost seconds here.
+            near = sum(1 for name in sorted(names - set(interface))[:200]
+                       if near_names.is_near(name, tuple(interface)))
+            candidates.append((-score, -near, str(relative), path, kind, units, cell_texts, cell_notes))
         elif path.suffix.lower() in (".md", ".txt"):
             try:
                 texts.append(read_text(path, max_bytes))
@@ -306,9 +337,9 @@ def load_folder(folder: Path, max_bytes: int, interface: Collection[str]):
         return folder, "write-up", [], texts, notes, text_names
     if not candidates:
         raise ValueError(f"folder {folder.name} holds no readable .py or .ipynb file")
-    candidates.sort(key=lambda candidate: candidate[:2])
-    score, graded_name, path, kind, units, cell_texts, cell_notes = candidates[0]
-    others = ", ".join(str(candidate[1]) for candidate in candidates[1:])
+    candidates.sort(key=lambda candidate: candidate[:3])
+    score, _, graded_name, path, kind, units, cell_texts, cell_notes = candidates[0]
+    others = ", ".join(str(candidate[2]) for candidate in candidates[1:])
     notes.insert(0, f"graded {graded_name} (defines {-score} interface function(s))" + (f"; ignored {others}" if others else ""))
     cell_names = [f"{graded_name} markdown cell {n}" for n in range(1, len(cell_texts) + 1)]
     return path, kind, units, cell_texts + texts, notes + cell_notes, cell_names + text_names

@@ -97,6 +97,11 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
     "alan_turing_torch": _student(),  # torch tensors, autograd
     "alias_names_student": _student(),  # count_mlp_params and ce_grad (rubric aliases)
     "integral_floats_and_lists": _student(),  # integral floats for counts, lists for arrays
+    # notebooks as students write them: Colab (!pip, drive.mount, %matplotlib, plots, tqdm,
+    # display, input()), near names, an imported softmax: each statement costs only itself
+    "colab_notebook_with_plots": _student(),
+    "renamed_functions": _student(),  # count_cnn_parameters, softmax_fn, ...: near names, graded
+    "imports_scipy_softmax": _student(),  # scipy's softmax, graded with a note (imported, not written)
     # the seed write-up, as a notebook and as a folder (markdown + solution.py)
     "write_up_student": _WRITE_UP,
     "write_up_student_folder": _WRITE_UP,
@@ -144,6 +149,9 @@ EXPECTED_ERROR_KINDS: dict[str, dict[str, str]] = {
 #: The name the report must say was used, where a student used an alias.
 EXPECTED_FUNCTIONS: dict[str, dict[str, str]] = {
     "alias_names_student": {"p1": "count_mlp_params", "p3c": "ce_grad"},
+    "renamed_functions": {"p2": "count_cnn_parameters", "p3a": "softmax_fn", "p3b": "softmax_jacobian_matrix",
+                          "p3c": "crossentropy_grad"},
+    "imports_scipy_softmax": {"p3a": "softmax"},
 }
 
 #: Students that define the optional `build_cnn` (a rubric with "p2-torch" grades it: correct

@@ -451,3 +451,67 @@ def test_a_failing_case_is_shown_shrunk_end_to_end(tmp_path: Path) -> None:
     assert size(first["arguments"]) < size(drawn["arguments"])
     assert "grader replay" in first["replay"] and json.dumps(first["arguments"]).replace(" ", "") in \
         first["replay"].replace(" ", "")
+
+
+# --------------------------------------------------------------------------- notebooks as students write them
+
+#: Each realistic notebook (tests/fixtures/loading/) as a careful human grader would grade it:
+#: problem -> (status, points, function graded), and words the notes must hold.
+REALISTIC = {
+    # Colab: !pip, drive.mount, %matplotlib inline, a softmax cell that starts with an import
+    # of pyplot and ends in plt.show(), input() above 3(b) and 3(c), tqdm's notebook bar, a
+    # pandas table shown with display(), a figure saved to the (absent) Drive.
+    "colab_notebook_with_plots.ipynb": (
+        {"p1": ("correct", 10, "mlp_params"), "p2": ("correct", 15, "cnn_params"), "p3a": ("correct", 5, "softmax"),
+         "p3b": ("correct", 10, "softmax_jacobian"), "p3c": ("correct", 10, "cross_entropy_grad")},
+        ["cell 2, line 1: skipped `!pip install -q torchinfo` (a shell command",
+         "cell 4, line 1: skipped `%matplotlib inline`",
+         "cell 12, line 1: skipped `N = int(input(\"N? \"))` (EOFError",
+         "cell 14, line 5: skipped `plt.savefig(f\"{DATA}/figures.png\")`",
+         "google.colab exists only on its notebook platform"]),
+    # JupyterLab 4: scipy's softmax imported, not written (graded, noted, no deduction by
+    # default); count_cnn_parameters and crossentropy_grad are near names; a %%time cell;
+    # display() without an import, as Jupyter provides it.
+    "jupyterlab4_scipy_softmax_renamed.ipynb": (
+        {"p1": ("correct", 10, "count_mlp_params"), "p2": ("correct", 15, "count_cnn_parameters"),
+         "p3a": ("correct", 5, "softmax"), "p3b": ("correct", 10, "softmax_jacobian"),
+         "p3c": ("correct", 10, "crossentropy_grad")},
+        ["cell 5: ran the cell's code without its %%time line"]),
+    # VS Code: seaborn is not installed (its import and uses are skipped, nothing else); the
+    # student's own softmax wins over scipy's imported after it; softmax_jacobian_matrix is a
+    # near name; 3(c) has its sign flipped, a catalogued mistake still named.
+    "vscode_own_softmax_wins_sign_flipped.ipynb": (
+        {"p1": ("correct", 10, "mlp_params"), "p2": ("correct", 15, "cnn_params"), "p3a": ("correct", 5, "softmax"),
+         "p3b": ("correct", 10, "softmax_jacobian_matrix"), "p3c": ("partial", 6, "cross_entropy_grad")},
+        ["cell 1, line 2: skipped `import seaborn as sns` (ModuleNotFoundError",
+         "cell 7, line 1: skipped `sns.heatmap(softmax_jacobian_matrix(z))` (NameError"]),
+}
+
+
+@pytest.fixture(scope="module")
+def realistic_results() -> dict[str, object]:
+    from grader.pipeline import Grader
+
+    # The default limits: importing matplotlib and pandas takes a few seconds on a busy machine.
+    with Grader(Settings(rubric_path=default_rubric_path(), hidden_paths=(ROOT,))) as grader:
+        return {name: grader.grade(ROOT / "tests" / "fixtures" / "loading" / name) for name in REALISTIC}
+
+
+@pytest.mark.parametrize("notebook", sorted(REALISTIC))
+def test_realistic_notebooks_are_graded_as_a_careful_grader_would(realistic_results: dict, notebook: str) -> None:
+    result = realistic_results[notebook]
+    expected, notes = REALISTIC[notebook]
+    got = {v.problem_id: (v.status, v.score, v.function) for v in result.verdicts}
+    assert got == expected
+    for words in notes:
+        assert any(note.startswith(words) for note in result.notes), words
+
+
+def test_realistic_notebooks_say_how_each_function_was_found(realistic_results: dict) -> None:
+    lab = {v.problem_id: v for v in realistic_results["jupyterlab4_scipy_softmax_renamed.ipynb"].verdicts}
+    assert lab["p3a"].notes == ("softmax is scipy.special.softmax, imported, not written by the student; it was "
+                                "graded as their answer",)
+    assert lab["p2"].notes == ("graded count_cnn_parameters() as cnn_params(): no function has the asked-for name "
+                               "and count_cnn_parameters is close to it",)
+    vscode = {v.problem_id: v for v in realistic_results["vscode_own_softmax_wins_sign_flipped.ipynb"].verdicts}
+    assert vscode["p3a"].notes == () and vscode["p3c"].misconceptions == ("sign-flipped",)

@@ -160,3 +160,24 @@ def test_mistakes_in_several_tables_are_reported_together(tmp_path: Path) -> Non
                        ("problems.p1.points", "expected a number, got 'ten'")):
         assert key in message and words in message, message
 
+
+
+def test_packages_a_rubric_adds_must_be_installed(tmp_path: Path) -> None:
+    rubric = load_rubric(write(tmp_path, 'packages = ["click", "jinja2"]\n' + DEFAULT))
+    assert rubric.packages == ("click", "jinja2") and rubric.to_data()["packages"] == ["click", "jinja2"]
+    assert load_rubric(default_rubric_path()).packages == ()
+    error = error_for(tmp_path, 'packages = ["scipi"]\n' + DEFAULT)
+    assert error.key == "packages" and "'scipi' is not an installed package" in str(error)
+    assert 'did you mean "scipy"' in str(error) and "course.toml" in str(error)
+    error = error_for(tmp_path, 'packages = ["scikit-learn"]\n' + DEFAULT)
+    assert error.key == "packages" and "sklearn, not scikit-learn" in str(error)
+
+
+def test_near_name_and_imported_deductions_are_read_with_defaults_of_none(tmp_path: Path) -> None:
+    default = load_rubric(default_rubric_path()).problem("p3a")
+    assert (default.near_name_deduction, default.imported_deduction) == (0.0, 0.0)
+    text = DEFAULT.replace("[problems.p3a]\n", "[problems.p3a]\nnear_name_deduction = 0.1\nimported_deduction = 1\n")
+    changed = load_rubric(write(tmp_path, text)).problem("p3a")
+    assert (changed.near_name_deduction, changed.imported_deduction) == (0.1, 1.0)
+    error = error_for(tmp_path, DEFAULT.replace("[problems.p3a]\n", "[problems.p3a]\nimported_deduction = 2\n"))
+    assert error.key == "problems.p3a.imported_deduction" and "out of range" in str(error)

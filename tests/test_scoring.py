@@ -232,3 +232,37 @@ def test_a_module_report_with_a_count_of_4290_digits_is_shown_as_its_digit_count
     assert scoring.shown({"parameters": 10**4290, "output_shape": (2, 10)}) == {
         "parameters": "an integer of 4,291 digits", "output_shape": [2, 10]}
 
+
+
+def found_as(rubric: ProblemRubric, function: object, **how: object) -> Verdict:
+    """The verdict of `function` found under a near name or imported, as the sandbox reports it."""
+    from dataclasses import replace
+
+    key = toy_key(ToyMlp())
+    outcome = replace(outcome_from(key, function), **how)  # type: ignore[arg-type]
+    check = checking.check(key, outcome)
+    return scoring.how_found(rubric, key, outcome,
+                             scoring.score(rubric, key, check, diagnosis.diagnose(key, check), outcome))
+
+
+def test_a_near_name_is_graded_with_a_note_and_costs_what_the_rubric_says() -> None:
+    near = dict(function_used="calc_mlp_params", near_name=True, other_candidates=("num_mlp_parameters",))
+    free = found_as(rubric_for(ToyMlp()), reference_mlp, **near)
+    assert (free.status, free.score, free.function) == ("correct", 10.0, "calc_mlp_params")
+    assert free.notes[0] == ("graded calc_mlp_params() as mlp_params(): no function has the asked-for name and "
+                             "calc_mlp_params is close to it; also close: num_mlp_parameters")
+    costly = found_as(rubric_for(ToyMlp(), near_name_deduction=0.1), reference_mlp, **near)
+    assert costly.score == pytest.approx(9.0) and costly.notes[0].endswith("(-1 points under the rubric)")
+    # A deduction never takes a wrong answer below zero.
+    wrong = found_as(rubric_for(ToyMlp(), near_name_deduction=0.5, unexplained_credit=0.0), lambda **a: 0, **near)
+    assert wrong.score == 0.0
+
+
+def test_an_imported_function_is_graded_and_the_rubric_decides_whether_it_counts() -> None:
+    imported = dict(imported_from="scipy.special.softmax")
+    default = found_as(rubric_for(ToyMlp()), reference_mlp, **imported)
+    assert default.score == 10.0 and "scipy.special.softmax, imported, not written" in default.notes[0]
+    refused = found_as(rubric_for(ToyMlp(), imported_deduction=1.0), reference_mlp, **imported)
+    assert refused.score == 0.0 and refused.notes[0].endswith("(-10 points under the rubric)")
+    plain = found_as(rubric_for(ToyMlp()), reference_mlp)
+    assert plain.notes == () and plain.score == 10.0

@@ -259,3 +259,47 @@ def test_the_digest_covers_exactly_what_the_sandbox_copies(tmp_path: Path) -> No
     (folder / "__pycache__" / "solution.cpython-311.pyc").write_bytes(b"other")
     (folder / ".notes").write_text("changed")
     assert load(folder).digest == before
+
+
+def test_magics_are_skipped_with_their_cell_and_line_and_timed_statements_still_run() -> None:
+    submission = load(LOADING / "notebook_with_magics.ipynb")
+    assert "cell 2, line 1: skipped `%matplotlib inline` (an IPython magic: it does nothing when grading)" in submission.notes
+    assert "cell 2, line 3: skipped `!pip install numpy` (a shell command: it does nothing when grading)" in submission.notes
+    assert "cell 6, line 3: ran `%time e = 1` once, without timing it" in submission.notes
+    units = {unit.label: unit.code for unit in submission.units}
+    assert "        e = 1" in units["cell 6"].splitlines()
+    # The %%time line is blanked, not removed: a traceback's line numbers are the notebook's.
+    assert units["cell 4"].splitlines()[1].startswith("def mlp_params")
+
+
+def test_a_readme_in_a_students_folder_is_read_like_answers(tmp_path: Path) -> None:
+    folder = tmp_path / "dana"
+    folder.mkdir()
+    (folder / "solution.py").write_text("def mlp_params(N, L, h, n):\n    return 0\n")
+    (folder / "README.md").write_text("## 3(a)\nEvery exponential is positive, so ...\n")
+    (tmp_path / "README.md").write_text("# Class of 2026\n")
+    submission = load(folder)
+    assert submission.texts == ("## 3(a)\nEvery exponential is positive, so ...\n",)
+    assert discover(tmp_path) == [folder]  # the class's own README beside the students stays out
+
+
+def test_a_coding_line_decides_a_modules_encoding(tmp_path: Path) -> None:
+    module = tmp_path / "rene.py"
+    module.write_bytes("# -*- coding: latin-1 -*-\n# René Descartes, élève\ndef mlp_params(N, L, h, n):\n"
+                       "    return 0\n".encode("latin-1"))
+    submission = load(module)
+    assert submission.error is None and "René Descartes, élève" in submission.units[0].code
+    unknown = tmp_path / "odd.py"
+    unknown.write_bytes(b"# -*- coding: klingon -*-\nx = 1\n")
+    error = load(unknown).error
+    assert error is not None and "unknown encoding: klingon" in error.message
+
+
+def test_a_folder_of_near_names_grades_that_file_not_the_helper_before_it(tmp_path: Path) -> None:
+    folder = tmp_path / "edsger"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("def square(x):\n    return x * x\n")
+    (folder / "solution.py").write_text("def softmax_fn(z):\n    return z\n\ndef count_cnn_parameters(N, L, k, d, F, h, n_out):\n"
+                                        "    return 0\n")
+    submission = load(folder)
+    assert submission.entry == folder / "solution.py"

@@ -7,7 +7,6 @@ learns an expected value, so nothing it sends can be more than a claim about its
 from __future__ import annotations
 
 import io
-import linecache
 import os
 import signal
 import sys
@@ -17,13 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from . import isolation
+from grader import near_names
+
+from . import isolation, standins
 from .folders import copy_submission, files_to_copy
 from .convert import InvalidOutput, describe_module, encode
+from .loading import Loader
 from .protocol import encode_frame, write_all
 
 MAX_DETAIL = 4000
-MAX_NOTES = 50  # notes about loading a child sends (the grader refuses more than 200)
 
 
 class CappedWriter(io.TextIOBase):
@@ -53,6 +54,7 @@ class Child:
     def __init__(self, job: dict, arrays: list[np.ndarray], result_fd: int, zygote: Any) -> None:
         self.job, self.arrays, self.result_fd, self.zygote = job, arrays, result_fd, zygote
         self.namespace: dict[str, Any] = {}
+        self.loader = Loader(self.namespace, [], "module")
         self.workdir = ""  # the private copy of the submission, set by `isolate`
 
     def send(self, header: dict, blobs: list[bytes] | None = None) -> None:
@@ -113,56 +115,62 @@ class Child:
         self.send({"event": "done"})
 
     def load(self) -> tuple[list[str], dict | None]:
-        """Run every unit in order; a failing cell is a note, a module's SyntaxError an error."""
+        """Run every unit statement by statement (loading.py); a failing statement is a note."""
         job = self.job
         name = job["module_name"]
         module = types.ModuleType(name)
         module.__file__ = os.path.join(os.getcwd(), os.path.basename(job["entry_name"]))
         sys.modules[name] = module
         self.namespace = module.__dict__
-        notes: list[str] = []
-        for label, code in job["units"]:
-            linecache.cache[label] = (len(code), None, code.splitlines(True), label)
-            try:
-                compiled = compile(code, label, "exec")
-            except (SyntaxError, ValueError) as error:
-                line = getattr(error, "lineno", None)
-                message = f"{label}, line {line}: {getattr(error, 'msg', error)}"
-                if job["kind"] == "module":
-                    return notes, {"kind": "syntax", "message": message, "exception_type": "SyntaxError",
-                                   "detail": ""}
-                notes.append(f"{message}; the cell was skipped")
-                continue
-            try:
-                exec(compiled, self.namespace)
-            except SystemExit as error:
-                return notes, {"kind": "exit", "message": f"{label} called sys.exit({error.code!r}) while loading",
-                               "exception_type": "SystemExit", "detail": ""}
-            except MemoryError:
-                return notes, {"kind": "memory", "message": f"{label} ran out of memory while loading",
-                               "exception_type": "MemoryError", "detail": ""}
-            except BaseException as error:  # the student's exception is data, like any cell's
-                notes.append(f"{label} raised {type(error).__name__}: {str(error)[:300]}")
-        if len(notes) > MAX_NOTES:  # an honest notebook of 201 failing plot cells was refused
-            notes[MAX_NOTES - 1:] = [f"... and {len(notes) - MAX_NOTES + 1} more cells like these"]
-        return notes, None
+        self.loader = Loader(self.namespace, job["units"], job["kind"])
+        standins.install(self.workdir)
+        error = self.loader.run()
+        return self.loader.notes + standins.notes(), error
 
-    def find(self, names: list[str]) -> tuple[str | None, Any]:
-        for name in names:
+    def find(self, plan: dict) -> tuple[str | None, Any, dict]:
+        """The function graded for a plan and how it was found. In order: the student's own
+        function under the name or an alias; a near name of theirs (`softmax_fn`) that takes as
+        many arguments; a function imported under the name (`from scipy.special import softmax`)."""
+        loader, workdir = self.loader, self.workdir
+        imported = None
+        for name in plan["names"]:
             candidate = self.namespace.get(name)
-            if callable(candidate):
-                return name, candidate
-        return None, None
+            own = loader.written.get(name)
+            if callable(candidate) and loader.student_wrote(candidate, workdir):
+                return name, candidate, {}
+            if callable(own):
+                # `from scipy.special import softmax` after their own def, or `softmax = softmax(z)`
+                # in a test cell: the student's function wins over what later took its name.
+                return name, own, {}
+            if callable(candidate) and imported is None:
+                imported = name, candidate, {"imported_from": origin(candidate)}
+        taken = {name for other in self.job["plans"] for name in other["names"]}
+        pool = [name for name, value in list(self.namespace.items()) if name not in taken and not name.startswith("__")
+                and callable(value) and loader.student_wrote(value, workdir)
+                and accepts(value, len(plan["parameters"]))]
+        others = [other["names"] for other in self.job["plans"] if other["problem_id"] != plan["problem_id"]]
+        ranked = near_names.rank(pool, plan["names"], others)
+        if ranked:
+            return ranked[0], self.namespace[ranked[0]], {"others": ranked[1:6]}
+        return imported or (None, None, {})
+
+    def missing(self, plan: dict) -> str:
+        """Why no function was found, with the skipped statement that would have defined it."""
+        wanted = plan["names"]
+        also = f" (or {', '.join(wanted[1:])})" if len(wanted) > 1 else ""
+        message = f"no function named {wanted[0]}{also} was defined"
+        skipped = next((self.loader.skipped[name] for name in wanted if name in self.loader.skipped), None)
+        if skipped is not None:
+            message += f": {skipped.place} would have defined it but raised {skipped.error}"
+        return message
 
     def run_plan(self, plan: dict) -> None:
-        names = plan["names"]
-        used, function = self.find(names)
+        used, function, found = self.find(plan)
         error = None
         if function is None:
-            also = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
-            error = {"kind": "exception", "message": f"no function named {names[0]}{also} was defined",
-                     "exception_type": None, "detail": ""}
-        self.send({"event": "problem", "problem_id": plan["problem_id"], "function_used": used, "error": error})
+            error = {"kind": "exception", "message": self.missing(plan), "exception_type": None, "detail": ""}
+        self.send({"event": "problem", "problem_id": plan["problem_id"], "function_used": used, "error": error,
+                   **found})
         if function is not None:
             for index, case in enumerate(plan["cases"]):
                 header, blobs = self.call(plan, function, case)
@@ -194,6 +202,30 @@ class Child:
         if description["type"] == "array":
             return self.arrays[description["blob"]].copy()
         return description["value"]
+
+
+def origin(function: Any) -> str:
+    """Where an imported function comes from, as `module.name` ("scipy.special.softmax")."""
+    try:
+        module = getattr(function, "__module__", None)
+        name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    except Exception:  # a student's object whose attributes raise
+        module, name = None, None
+    if isinstance(module, str):  # "scipy.special._logsumexp" is "scipy.special" to a student
+        module = ".".join(part for part in module.split(".") if not part.startswith("_")) or module
+    text = ".".join(part for part in (module, name) if isinstance(part, str))
+    return text[:200] or type(function).__name__[:200]
+
+
+def accepts(function: Any, count: int) -> bool:
+    """Whether `function` can be called with `count` positional arguments."""
+    import inspect
+
+    try:
+        inspect.signature(function).bind(*range(count))
+    except Exception:  # TypeError, ValueError, or whatever a student's __signature__ raises
+        return False
+    return True
 
 
 def failure(kind: str, message: str, exception_type: str | None, detail: str) -> dict:
@@ -272,8 +304,10 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
         entry_folder = os.path.join(workdir, os.path.dirname(job["entry_name"]))
         if os.path.isdir(entry_folder):
             os.chdir(entry_folder)  # the student's relative paths start where the graded file is
-        sys.path[:] = [entry_folder] + [entry for entry in sys.path if entry and not any(
-            entry.startswith(str(hidden)) for hidden in zygote.hidden)]
+        # The library folders stay even inside a hidden path (a .venv in the repository): without
+        # them `import scipy` failed although Landlock lets the child read scipy.
+        sys.path[:] = [entry_folder] + [entry for entry in sys.path if entry and (
+            entry in zygote.library_folders or not any(entry.startswith(str(hidden)) for hidden in zygote.hidden))]
         sys.argv = [job["entry_name"]]
         child.run(layers)
     except BaseException:  # a grader fault in the child: say so on stderr, never hang

@@ -7,6 +7,7 @@ or score field to trust: the only thing a child can claim is an output value.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from grader.models import ERROR_KINDS, CallResult, ExecutionError, Value
@@ -82,6 +83,25 @@ def case_result(frame: Frame, call: str) -> CallResult:
         raise ProtocolViolation("mutated is not a bool")
     return CallResult(value=value(header.get("value"), frame.blobs, call), mutated_input=mutated,
                       note=text(header.get("note", ""), 300) or "")
+
+
+#: What an imported function's origin may look like in a report: a dotted Python path.
+ORIGIN = re.compile(r"[A-Za-z_][\w.<>]{0,199}")
+
+
+def found(header: dict, near_name: bool) -> dict:
+    """How the child found a problem's function: near name and its rivals, or an imported origin."""
+    others = header.get("others", [])
+    if not isinstance(others, list) or len(others) > 5 or not all(
+            isinstance(name, str) and name.isidentifier() and len(name) <= 100 for name in others):
+        raise ProtocolViolation("malformed list of other candidates")
+    origin = header.get("imported_from")
+    if origin is not None and not isinstance(origin, str):
+        raise ProtocolViolation("imported_from is not a string")
+    if origin is not None and not ORIGIN.fullmatch(origin):
+        origin = "another module"  # a forged __module__ ("\x1b[2J", HTML): shown, so kept plain
+    return {"near_name": near_name, "other_candidates": tuple(others) if near_name else (),
+            "imported_from": origin}
 
 
 def string_list(items: Any, cap: int = 200) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from grader import near_names
 from grader.errors import SandboxError
 from grader.models import CallPlan, CallResult, ExecutionError, Limits, ProblemOutcome
 
@@ -52,6 +53,7 @@ class Progress:
     function_used: str | None = None
     results: list[CallResult] = field(default_factory=list)
     problem_error: ExecutionError | None = None
+    found: dict = field(default_factory=dict)  # near_name, other_candidates, imported_from
     loaded: bool = False
     done: bool = False
 
@@ -230,10 +232,12 @@ class ChildRun:
             if index >= len(plans) or frame.header.get("problem_id") != plans[index].problem_id:
                 raise ProtocolViolation("problem frame out of order")
             used = frame.header.get("function_used")
-            if used is not None and used not in plans[index].names:
-                raise ProtocolViolation("function_used is not one of the names asked for")
+            if used is not None and (not isinstance(used, str) or (
+                    used not in plans[index].names and not near_names.is_near(used, plans[index].names))):
+                raise ProtocolViolation("function_used is neither one of the names asked for nor near one")
             progress.problem, progress.function_used, progress.results = index, used, []
             progress.problem_error = decode.error(frame.header.get("error"))
+            progress.found = decode.found(frame.header, used is not None and used not in plans[index].names)
             return False
         if event == "case" and progress.problem is not None:
             plan = plans[progress.problem]
@@ -246,7 +250,8 @@ class ChildRun:
             if progress.problem_error is None and len(progress.results) != len(plan.cases):
                 raise ProtocolViolation("problem ended before every case was answered")
             self.result.outcomes[plan.problem_id] = ProblemOutcome(
-                plan.problem_id, progress.function_used, tuple(progress.results), progress.problem_error)
+                plan.problem_id, progress.function_used, tuple(progress.results), progress.problem_error,
+                **progress.found)
             finished = progress.problem
             progress.problem, progress.next_problem = None, finished + 1
             return True
@@ -291,6 +296,7 @@ class ChildRun:
         plan = progress.plans[index]
         filler = [CallResult(error=failure)] * (len(plan.cases) - len(answered))
         function_used = progress.function_used if progress.problem is not None else None
+        found = progress.found if progress.problem is not None else {}
         result.outcomes[plan.problem_id] = ProblemOutcome(plan.problem_id, function_used,
-                                                          tuple(answered) + tuple(filler), failure)
+                                                          tuple(answered) + tuple(filler), failure, **found)
         result.stopped_at = index + 1 if index + 1 < len(progress.plans) else None

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
+from grader import student_packages
+
 from . import child, isolation, memory
 from .folders import BASE_PREFIX, empty_folder, remove_folder, remove_stale_bases
 from .protocol import FrameReader, encode_frame, load_array, read_frame_blocking, trusted_reader, write_all
@@ -44,6 +46,7 @@ class ZygoteState:
     virtual_memory: int = 0
     hidden: list[str] = field(default_factory=list)
     mount_hidden: list[str] = field(default_factory=list)
+    library_folders: list[str] = field(default_factory=list)  # site-packages: kept on a child's sys.path
     warnings: list[str] = field(default_factory=list)
 
 
@@ -80,7 +83,11 @@ def prepare(config: dict) -> ZygoteState:
     state.hidden = [str(package_root)] + list(config.get("hidden", []))
     # The grader's package is loaded already; the child must not read its files (or reference/).
     excluded = [package_root / "grader", package_root / "reference"]
-    read_paths = isolation.system_read_paths() + isolation.module_roots(excluded)
+    # The packages students may import (never imported here: a child that needs one imports it).
+    offered = [*student_packages.OFFERED, *config.get("packages", [])]
+    read_paths = isolation.system_read_paths() + isolation.module_roots(excluded) + [
+        root for root in student_packages.read_roots(offered) if not any(
+            Path(root).is_relative_to(folder) for folder in excluded)]
     for hidden in config.get("hidden", []):
         for allowed in read_paths:
             if Path(hidden).resolve().is_relative_to(Path(allowed).resolve()):
@@ -94,6 +101,7 @@ def prepare(config: dict) -> ZygoteState:
     # mount on, and the whole layer failed (a rubric in the course folder, the class inside it).
     state.mount_hidden = [folder for folder in covered if not any(
         folder != other and Path(folder).is_relative_to(other) for other in covered)]
+    state.library_folders = [entry for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages")]
     write_paths = [state.base, os.devnull]
     state.landlock_abi = isolation.landlock_abi()
     if state.landlock_abi:
