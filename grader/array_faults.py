@@ -16,7 +16,8 @@ from grader.diagnosis_templates import TEMPLATES, describe_arguments, scored_che
 from grader.models import ProblemCheck, ProblemKey
 
 
-def match_arrays(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None:
+def match_arrays(key: ProblemKey, check: ProblemCheck,
+                 tolerance: tuple[float, float] | None = None) -> tuple[str, ...] | None:
     """The smallest combination agreeing within tolerance on every answered non-probe case.
 
     The answered cases are flattened into one vector per combination, so each combination
@@ -34,7 +35,7 @@ def match_arrays(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None
     flat = np.concatenate([answer.ravel() for answer in answers])
     outputs: Sequence[Sequence[np.ndarray]] = key.variant_outputs  # type: ignore[assignment]
     order = sorted(range(len(key.combinations)), key=lambda index: (len(key.combinations[index]), index))
-    rtol, atol = key.tolerance
+    rtol, atol = tolerance or key.tolerance
     shared = getattr(outputs, "shared_count", 0)
     quick = [(case, answer) for case, answer in zip(indices, answers) if case < shared]
     for combination_index in order:

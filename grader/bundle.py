@@ -94,7 +94,7 @@ def _encode_key(key: ProblemKey) -> dict[str, object]:
         "combinations": [list(c) for c in key.combinations],
         "variant_outputs": encoded_outputs,
         "catalog": [asdict(entry) for entry in key.catalog],
-        "tolerance": list(key.tolerance),
+        "tolerance": list(key.tolerance), "precision": key.precision,
     }
 
 
@@ -115,6 +115,7 @@ def _decode_key(data: dict[str, Any]) -> ProblemKey:
         variant_outputs=outputs,
         catalog=tuple(CatalogEntry(**entry) for entry in data["catalog"]),
         tolerance=(float(data["tolerance"][0]), float(data["tolerance"][1])),
+        precision=str(data.get("precision", "custom")),
     )
 
 
@@ -125,6 +126,7 @@ def _encode_policy(policy: ProblemRubric) -> dict[str, object]:
         "misconceptions": {k: asdict(v) for k, v in policy.misconceptions.items()},
         "tolerance": list(policy.tolerance), "unexplained_credit": policy.unexplained_credit,
         "error_credit": policy.error_credit, "note_credit": policy.note_credit,
+        "precision": policy.precision, "resource_credit": policy.resource_credit,
     }
 
 
@@ -135,7 +137,8 @@ def _decode_policy(data: dict[str, Any]) -> ProblemRubric:
         misconceptions={k: MisconceptionPolicy(**v) for k, v in data["misconceptions"].items()},
         tolerance=(float(data["tolerance"][0]), float(data["tolerance"][1])),
         unexplained_credit=float(data["unexplained_credit"]), error_credit=float(data["error_credit"]),
-        note_credit=float(data["note_credit"]),
+        note_credit=float(data["note_credit"]), precision=str(data.get("precision", "custom")),
+        resource_credit=float(data.get("resource_credit", 0.9)),
     )
 
 

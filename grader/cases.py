@@ -214,6 +214,7 @@ def make_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conve
         variant_outputs=outputs,
         catalog=catalog_entries(problem, problem_rubric),
         tolerance=tuple(problem_rubric.tolerance),  # type: ignore[arg-type]
+        precision=problem_rubric.precision,
     )
 
 

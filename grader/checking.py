@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from grader.models import (CallResult, Case, CaseCheck, ExecutionError, ProblemCheck,
-                           ProblemKey, ProblemOutcome, Value)
+from grader.models import (PRECISIONS, UNSCORED_TAGS, CallResult, Case, CaseCheck, ExecutionError,
+                           ProblemCheck, ProblemKey, ProblemOutcome, Value)
 
 #: Every note a check can attach, in one place (scoring applies `note_credit` to these).
 NOTES = {
@@ -26,6 +26,9 @@ NOTES = {
     "mutated": "changed its input array in place",
     "output_shape": "the module's output has shape {got}; expected {expected}",
     "not_a_module_report": "no parameter count and output shape came back for the module",
+    "float32_accepted": "agrees with the reference to float32 precision (differences up to {difference:.2g}; "
+                        "float64 arithmetic agrees to about 1e-15), which this rubric accepts "
+                        "(precision = \"{precision}\", rtol {rtol:g}, atol {atol:g})",
 }
 
 #: The counts a key can hold (int64): a returned count outside them is no count.
@@ -152,6 +155,34 @@ def check_case(key: ProblemKey, index: int, case: Case, expected: Value,
     if passed and result.mutated_input:
         note = "; ".join(filter(None, (note, NOTES["mutated"])))
     return CaseCheck(index, case, expected, result.value, passed, note=note)
+
+
+def agreement(checks: list[CaseCheck], tolerance: tuple[float, float]) -> tuple[bool, float]:
+    """Whether every answered array case agrees with its expected value at `tolerance`, and the
+    largest absolute difference where both are finite (one comparison over all cases at once)."""
+    pairs = [(as_array(c.got), np.asarray(c.expected, dtype=np.float64)) for c in checks if c.error is None]
+    if not pairs or any(got is None or got.shape != expected.shape for got, expected in pairs):
+        return False, float("inf")
+    got = np.concatenate([got.ravel() for got, _ in pairs])  # type: ignore[union-attr]
+    expected = np.concatenate([expected.ravel() for _, expected in pairs])
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(got) & np.isfinite(expected)
+        difference = float(np.max(np.abs(got[finite] - expected[finite]), initial=0.0))
+    return arrays_agree(got, expected, *tolerance), difference
+
+
+def precision_note(key: ProblemKey, check: ProblemCheck) -> str:
+    """For a right array answer that float64 arithmetic would have beaten: the note that the
+    rubric's looser precision accepted it (a float32 torch softmax), so nobody wonders."""
+    strict = PRECISIONS["float64"]
+    if key.kind != "array" or (key.tolerance[0] <= strict[0] and key.tolerance[1] <= strict[1]):
+        return ""
+    scored = [c for c in check.checks if c.case.tag not in UNSCORED_TAGS]
+    strictly, difference = agreement(scored, strict)
+    if strictly or difference == float("inf"):
+        return ""
+    return NOTES["float32_accepted"].format(difference=difference, precision=key.precision,
+                                            rtol=key.tolerance[0], atol=key.tolerance[1])
 
 
 def check(key: ProblemKey, outcome: ProblemOutcome) -> ProblemCheck:

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from grader.array_faults import array_faults, explain_arrays, match_arrays
-from grader.checking import RETURNED_NONE, as_array, as_count
+from grader.checking import RETURNED_NONE, agreement, as_array, as_count
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, scored_checks
-from grader.models import CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
+from grader.models import PRECISIONS, CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
 
 # Array matching and structural faults live in `grader/array_faults.py`, the sentence
 # templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.
@@ -159,21 +159,29 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
 # --------------------------------------------------------------------------- clusters
 
 
-def _signature(case_check: CaseCheck) -> str:
+def cluster_digits(tolerance: tuple[float, float]) -> int:
+    """Significant digits two answers must share to be one answer at the rubric's precision:
+    6 at rtol 1e-6, 4 at float32's 1e-4. Finer than the precision, float noise would split or
+    (for a float32 class rounding alike) group students; coarser, different answers would merge."""
+    return min(max(int(round(-np.log10(max(tolerance[0], 1e-15)))), 3), 12)
+
+
+def _signature(case_check: CaseCheck, digits: int = 6) -> str:
     if case_check.error is not None:
         return f"!{case_check.error.kind}:{case_check.error.exception_type}"
     value = case_check.got
     array = as_array(value) if not isinstance(value, (int, np.integer)) else None
     if array is not None:
-        # Rounded to 6 digits relative to the largest value: two copies of one wrong formula
-        # agree that far even when their operations run in another order (1e-17 vs 0, -0 vs 0).
+        # Rounded to the precision's digits relative to the largest value: two copies of one
+        # wrong formula agree that far even when their operations run in another order or
+        # dtype (1e-17 vs 0, -0 vs 0, float32 vs float64).
         finite = np.abs(array[np.isfinite(array)])
         scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        rounded = np.round(array / scale, 6) + 0.0  # + 0.0: -0 is 0
+        rounded = np.round(array / scale, digits) + 0.0  # + 0.0: -0 is 0
         rounded = np.where(np.isnan(rounded), np.nan, rounded)  # one NaN, whatever its sign and bits
         # Hashed as bytes, not written out number by number: 25 million numbers (under the
         # protocol's caps) took 15 s of the grader's CPU in that Python loop.
-        return f"{array.shape}:{scale:.6g}:" + hashlib.sha256(rounded.tobytes()).hexdigest()
+        return f"{array.shape}:{scale:.{digits}g}:" + hashlib.sha256(rounded.tobytes()).hexdigest()
     return repr(value)
 
 
@@ -182,7 +190,8 @@ def cluster_key(key: ProblemKey, check: ProblemCheck) -> str | None:
     shared = [c for c in check.checks if c.case.tag in ("public", "stress")]
     if not shared:
         return None
-    text = key.problem_id + "|" + "|".join(f"{c.index}={_signature(c)}" for c in shared)
+    digits = cluster_digits(key.tolerance)
+    text = key.problem_id + "|" + "|".join(f"{c.index}={_signature(c, digits)}" for c in shared)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -200,6 +209,18 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
         return Diagnosis(explanation=error_text, faults=error_faults)
     if key.kind == "array":
         combination = match_arrays(key, check)
+        loose = _looser_precision(key)
+        if combination is None and loose is not None:
+            # A float32 answer under a float64 rubric: right (or a named mistake) at float32.
+            answered = [c for c in scored_checks(check) if c.error is None]
+            agrees, difference = agreement(answered, loose)
+            combination = () if agrees else match_arrays(key, check, loose)
+            if combination is not None:
+                text = TEMPLATES["precision"].format(difference=difference if agrees else _difference(key, check, combination),
+                                                     precision=key.precision, rtol=key.tolerance[0],
+                                                     atol=key.tolerance[1])
+                return Diagnosis(misconceptions=combination, faults=error_faults + ("precision",),
+                                 explanation=" ".join(filter(None, (error_text, text))))
     else:
         combination = match_counts(key, check)
     if combination:
@@ -221,6 +242,19 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
     if key.kind == "module":
         text, faults = _module_shape_faults(check, text, faults)
     return Diagnosis(explanation=text, faults=faults, cluster_key=cluster_key(key, check))
+
+
+def _looser_precision(key: ProblemKey) -> tuple[float, float] | None:
+    """float32's tolerance when the rubric asks for more, else None."""
+    loose = PRECISIONS["float32"]
+    return loose if key.tolerance[0] < loose[0] or key.tolerance[1] < loose[1] else None
+
+
+def _difference(key: ProblemKey, check: ProblemCheck, combination: tuple[str, ...]) -> float:
+    """The largest difference between the answers and the variant they reproduce."""
+    row = key.variant_outputs[key.combinations.index(combination)]  # type: ignore[index]
+    variant = [CaseCheck(c.index, c.case, row[c.index], c.got, False) for c in scored_checks(check) if c.error is None]
+    return agreement(variant, (0.0, 0.0))[1]
 
 
 def _module_shape_faults(check: ProblemCheck, text: str, faults: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:

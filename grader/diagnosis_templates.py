@@ -41,6 +41,9 @@ TEMPLATES = {
     "failure": "{count} of {total} cases failed with {kind}: {message}",
     "where": " for {arguments}",
     "notes": "Your function {note}.",
+    "precision": "Your answers reach float32 precision only (they differ by up to {difference:.2g} from the float64 "
+                 "result) and this rubric asks for {precision} (rtol {rtol:g}, atol {atol:g}): compute in float64 "
+                 "(np.float64, torch.float64 or .double()).",
 }
 
 

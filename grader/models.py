@@ -77,6 +77,18 @@ class Case:
     #: "shrink": the index of the case it simplifies.
     varied: str | None = None
     base_index: int | None = None
+    #: What the case makes a direct implementation build (counts: the largest layer's weights),
+    #: so a case stopped by memory or time is explained by its size, not by an allocator's words.
+    footprint: Footprint | None = None
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The largest tensor a case makes a direct implementation (building the layers) hold."""
+
+    values: int  # numbers in that tensor: 616,562,688 for the first layer at N = 224, h = 4096
+    formula: str  # how they are counted, in the problem's symbols: "3·224²·4096"
+    what: str  # what they are: "weights of the first fully connected layer"
 
 
 # --------------------------------------------------------------------------- answer keys
@@ -98,6 +110,19 @@ class CatalogEntry:
     id: str
     title: str
     feedback: str
+
+
+#: What a correct array answer must reach, by name, as (rtol, atol). float32 carries 24 bits
+#: (1.2e-7): a logit rounded to float32 moves p by up to |z|·6e-8 relatively, and a Jacobian's
+#: p − p² or a gradient's p − y cancels to an absolute error of a few 1e-7 (measured: 4.7e-7
+#: for torch's float32 softmax, 2.2e-7 for its Jacobian, 5.5e-7 for the gradient). Every
+#: catalogued mistake differs from the reference by far more (`grader rubric validate` checks).
+PRECISIONS: Mapping[str, tuple[float, float]] = {
+    "float32": (1e-4, 1e-6),
+    "float64": (1e-9, 1e-12),
+}
+#: The default: torch's default dtype and np.float32 are right answers, not wrong ones.
+DEFAULT_PRECISION = "float32"
 
 
 @dataclass(frozen=True)
@@ -122,7 +147,9 @@ class ProblemKey:
     combinations: tuple[tuple[str, ...], ...]
     variant_outputs: object
     catalog: tuple[CatalogEntry, ...]
-    tolerance: tuple[float, float] = (1e-6, 1e-9)
+    tolerance: tuple[float, float] = PRECISIONS[DEFAULT_PRECISION]
+    #: The rubric's name for `tolerance` ("float32", "float64"), or "custom" for explicit numbers.
+    precision: str = DEFAULT_PRECISION
 
     def entry(self, misconception_id: str) -> CatalogEntry:
         return next(entry for entry in self.catalog if entry.id == misconception_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.checking import digit_count
+from grader.checking import digit_count, precision_note
 from grader.errors import RubricError, UsageError
 from grader.models import (Case, CaseCheck, Diagnosis, ExecutionError, FailingCase, ManualItem,
                            ProblemCheck, ProblemKey, ProblemOutcome, Status, UNSCORED_TAGS, Value, Verdict)
@@ -156,7 +156,10 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
     if passed == total:
         check_notes = tuple(dict.fromkeys(c.note for c in scored if c.note))
         credit = problem_rubric.note_credit if check_notes else 1.0
-        return Verdict(status="correct", score=points * credit, notes=check_notes + notes, **common)  # type: ignore[arg-type]
+        # The precision note costs nothing: the rubric's precision accepted the answer.
+        accepted = tuple(filter(None, (precision_note(key, check),)))
+        return Verdict(status="correct", score=points * credit, notes=check_notes + accepted + notes,
+                       **common)  # type: ignore[arg-type]
     failing = failing_cases(key, check, student, shrunk, bundle)
     if diagnosis.misconceptions:
         deductions = sum(_deduction(problem_rubric, identifier) for identifier in diagnosis.misconceptions)

@@ -98,8 +98,6 @@ class Problem(ABC):
     kind: Kind
     catalog: tuple[Misconception, ...]
     default_domain: Domain
-    #: (rtol, atol) for arrays; ignored by exact counts.
-    tolerance: tuple[float, float] = (1e-6, 1e-9)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:

@@ -231,3 +231,15 @@ def test_a_module_report_with_a_count_of_4290_digits_is_shown_as_its_digit_count
     assert scoring.shown({"parameters": 10**4290, "output_shape": (2, 10)}) == {
         "parameters": "an integer of 4,291 digits", "output_shape": [2, 10]}
 
+
+
+def test_a_float32_answer_earns_full_points_with_a_note_saying_float32_was_accepted() -> None:
+    from tests.fixture_students import load_fixture, outcome_of
+    from tests.test_checking import real_key
+
+    key = real_key("p3b")
+    outcome = outcome_of(key, load_fixture("float32_torch_softmax.py"))
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToySoftmax()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert (verdict.status, verdict.score) == ("correct", 10.0)
+    assert any("float32 precision" in note for note in verdict.notes)
