@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from grader.errors import BundleError
-from grader.models import Case, CatalogEntry, Limits, ParameterInfo, ProblemKey
+from grader.models import Case, CatalogEntry, Footprint, Limits, ParameterInfo, ProblemKey
 from grader.rubric import LIMIT_MAXIMUMS, CaseCounts, ManualRubric, MisconceptionPolicy, ProblemRubric, Rubric
 
 FORMAT = "grader-public-bundle"
@@ -78,7 +78,8 @@ def decode_value(data: Any) -> Any:
 
 def _encode_case(case: Case) -> dict[str, object]:
     return {"arguments": {name: encode_value(v) for name, v in case.arguments.items()},
-            "tag": case.tag, "varied": case.varied, "base_index": case.base_index}
+            "tag": case.tag, "varied": case.varied, "base_index": case.base_index,
+            "footprint": asdict(case.footprint) if case.footprint else None}
 
 
 def _encode_key(key: ProblemKey) -> dict[str, object]:
@@ -108,7 +109,8 @@ def _decode_key(data: dict[str, Any]) -> ProblemKey:
         parameters=tuple(ParameterInfo(**p) for p in data["parameters"]),
         cases=tuple(Case(problem_id=data["problem_id"],
                          arguments={k: decode_value(v) for k, v in c["arguments"].items()},
-                         tag=c["tag"], varied=c["varied"], base_index=c["base_index"])
+                         tag=c["tag"], varied=c["varied"], base_index=c["base_index"],
+                         footprint=Footprint(**c["footprint"]) if c.get("footprint") else None)
                     for c in data["cases"]),
         expected=tuple(decode_value(v) for v in data["expected"]),
         combinations=tuple(tuple(c) for c in data["combinations"]),

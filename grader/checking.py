@@ -6,7 +6,9 @@ ints, floats or float64 arrays, so an `__eq__` that always says True never reach
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -183,6 +185,77 @@ def precision_note(key: ProblemKey, check: ProblemCheck) -> str:
         return ""
     return NOTES["float32_accepted"].format(difference=difference, precision=key.precision,
                                             rtol=key.tolerance[0], atol=key.tolerance[1])
+
+
+#: An allocation failure that reached the student's code as an ordinary exception, in the words
+#: of torch ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 2466250752
+#: bytes"), CUDA ("CUDA out of memory") or C++ ("std::bad_alloc").
+ALLOCATION_FAILURE = re.compile(r"can't allocate memory|cannot allocate memory|out of memory|bad_alloc|"
+                                r"unable to allocate", re.IGNORECASE)
+
+
+def resource_kind(error: ExecutionError | None) -> str | None:
+    """"memory" or "timeout" when `error` is a resource limit, not a fault of the formula."""
+    if error is None:
+        return None
+    if error.kind in ("memory", "timeout"):
+        return error.kind
+    if error.kind == "exception" and ALLOCATION_FAILURE.search(error.message):
+        return "memory"
+    return None
+
+
+@dataclass(frozen=True)
+class ResourceStop:
+    """A problem right on every case it finished, stopped by memory or time on its most
+    expensive case(s): what scoring grades as a resource limit, not a wrong answer."""
+
+    kind: str  # "memory" or "timeout"
+    stopped: tuple[CaseCheck, ...]  # the scored cases the limit stopped
+    unrun: int  # scored cases never started: the stopped process took them with it
+
+
+def resource_stop(check: ProblemCheck, outcome: ProblemOutcome) -> ResourceStop | None:
+    """The resource story of a problem, or None when any finished case is wrong, when nothing
+    finished, or when a stopped case is cheaper than one that finished (then the size of the
+    case cannot be what stopped it: a MemoryError on a small case is a bug)."""
+    killed = outcome.error if resource_kind(outcome.error) else None
+    finished: list[CaseCheck] = []
+    stopped: list[CaseCheck] = []
+    unrun, stopped_here = 0, False
+    for case_check in check.checks:
+        unscored = case_check.case.tag in UNSCORED_TAGS
+        if killed is not None and case_check.error == killed:
+            # The sandbox fills a stopped problem's remaining cases with its error: the first
+            # is the case it was stopped on, the others never started.
+            if not stopped_here:
+                stopped.append(case_check)
+                stopped_here = True
+            elif not unscored:
+                unrun += 1
+            continue
+        if unscored:
+            continue
+        if case_check.passed:
+            finished.append(case_check)
+        elif resource_kind(case_check.error):
+            stopped.append(case_check)
+        else:
+            return None
+    scored_stops = tuple(c for c in stopped if c.case.tag not in UNSCORED_TAGS)
+    if not finished or not stopped or not _costlier(scored_stops, finished):
+        return None
+    kind = resource_kind(stopped[0].error) or "memory"
+    return ResourceStop(kind, scored_stops, unrun)
+
+
+def _costlier(stopped: Sequence[CaseCheck], finished: Sequence[CaseCheck]) -> bool:
+    """Whether every stopped case is at least as large as every finished one (by the size of
+    its largest tensor; stress cases, the large ones by design, where a case has no size)."""
+    if any(c.case.footprint is None for c in (*stopped, *finished)):
+        return all(c.case.tag == "stress" for c in stopped)
+    largest_finished = max(c.case.footprint.values for c in finished)  # type: ignore[union-attr]
+    return all(c.case.footprint.values >= largest_finished for c in stopped)  # type: ignore[union-attr]
 
 
 def check(key: ProblemKey, outcome: ProblemOutcome) -> ProblemCheck:

@@ -40,6 +40,12 @@ TEMPLATES = {
     "exception": "Your function raised {exception_type} on {count} of {total} cases: {message}",
     "failure": "{count} of {total} cases failed with {kind}: {message}",
     "where": " for {arguments}",
+    "resource_stop": "Every case your function finished is right; {stops}.",
+    "resource_case": "the case {arguments} ran out of {resource}{size}",
+    "footprint": ": it asks for {formula} = {values} {what}, which take {size} as float32",
+    "resource_unrun": "The {count} cases after it were not run: the limit stopped the process.",
+    "resource_unrun_one": "The case after it was not run: the limit stopped the process.",
+    "resource_count_advice": "A count needs no tensor: multiply the sizes instead of building the layers.",
     "notes": "Your function {note}.",
     "precision": "Your answers reach float32 precision only (they differ by up to {difference:.2g} from the float64 "
                  "result) and this rubric asks for {precision} (rtol {rtol:g}, atol {atol:g}): compute in float64 "
@@ -57,6 +63,35 @@ def describe_arguments(arguments: Mapping[str, object]) -> str:
             text = f"{value:g}" if isinstance(value, float) else str(value)
         parts.append(f"{name} = {text}")
     return ", ".join(parts)
+
+
+def describe_stop(case_check: CaseCheck, kind: str) -> str:
+    """A case stopped by memory or time, with the size that made it expensive, never an
+    allocator's own words ("DefaultCPUAllocator: can't allocate memory: ... 2466250752 bytes")."""
+    footprint = case_check.case.footprint
+    size = ""
+    if footprint is not None:
+        values = footprint.values
+        size = TEMPLATES["footprint"].format(formula=footprint.formula, values=large_number(values),
+                                             what=footprint.what, size=byte_size(4 * values))
+    return TEMPLATES["resource_case"].format(arguments=describe_arguments(case_check.case.arguments),
+                                             resource="memory" if kind == "memory" else "time", size=size)
+
+
+def large_number(number: int) -> str:
+    """616562688 as "617 million"; small numbers with separators."""
+    for scale, word in ((10**9, "billion"), (10**6, "million")):
+        if number >= scale:
+            return f"{number / scale:.3g} {word}"
+    return f"{number:,}"
+
+
+def byte_size(count: int) -> str:
+    """A byte count as a person reads it: "2.3 GiB", "12 MiB"."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.2g} {unit}"
+    return f"{count} bytes"
 
 
 def scored_checks(check: ProblemCheck) -> list[CaseCheck]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from grader import cases, checking, diagnosis, scoring
 from grader.errors import UsageError
 from grader.models import (
-    CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey,
+    CallPlan, Case, ExecutionError, ExecutionReport, Limits, ProblemCheck, ProblemKey, ProblemOutcome,
     Submission, SubmissionResult, Value, Verdict,
 )
 from grader.rubric import ManualRubric, ProblemRubric, Rubric, load_rubric
@@ -50,6 +50,24 @@ def resolve_device(device: str) -> str:
     return "cuda" if available else "cpu"
 
 
+def run_order(key: ProblemKey) -> list[int]:
+    """The key's cases in the order they run: smallest footprint first, so a memory or time
+    limit hit on the largest case (N = 224, h = 4096) stops no case that would have finished."""
+    sizes = [case.footprint.values if case.footprint is not None else 0 for case in key.cases]
+    return sorted(range(len(sizes)), key=sizes.__getitem__)
+
+
+def in_key_order(key: ProblemKey, outcome: ProblemOutcome) -> ProblemOutcome:
+    """An outcome whose results came back in `run_order`, put back in the key's order."""
+    order = run_order(key)
+    if len(outcome.results) != len(order) or order == sorted(order):
+        return outcome
+    results = [outcome.results[0]] * len(order)
+    for position, index in enumerate(order):
+        results[index] = outcome.results[position]
+    return replace(outcome, results=tuple(results))
+
+
 def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
     """What the sandbox must call: each problem's function (or an alias) on each of its cases."""
     return [
@@ -57,7 +75,7 @@ def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
             problem_id=key.problem_id,
             names=(key.function, *key.aliases),
             parameters=tuple(parameter.name for parameter in key.parameters),
-            cases=tuple(case.arguments for case in key.cases),
+            cases=tuple(key.cases[index].arguments for index in run_order(key)),
             call="torch-module" if key.kind == "module" else "function",
             # Only a student's network runs on the GPU: a CUDA child gets no address-space limit
             # and a wider Landlock view (/proc, /sys, device nodes), so plain functions never
@@ -103,7 +121,7 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
         # even looked for, so every problem is that error, not "missing".
         result = unreadable_result(submission, policies, keys, manual, report.load_error)
         return replace(result, stdout=report.stdout, stderr=report.stderr, isolation=report.isolation)
-    outcomes = [report.outcomes[key.problem_id] for key in keys]
+    outcomes = [in_key_order(key, report.outcomes[key.problem_id]) for key in keys]
     checks = [checking.check(key, outcome) for key, outcome in zip(keys, outcomes)]
     findings = [diagnosis.diagnose(key, check) for key, check in zip(keys, checks)]
     wrong = [(key, check) for key, check, outcome in zip(keys, checks, outcomes)

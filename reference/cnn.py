@@ -16,8 +16,8 @@ import numpy as np
 from reference.domains import (draw_integer, integer_range, lowest_values, plus_one_neighbours,
                                require_at_least, shrink_candidates, whole_arguments)
 from reference.p2_catalog import CATALOG
-from reference.problem import (Arguments, Conventions, CountProblem, Domain, InvalidConfiguration,
-                               Parameter)
+from reference.problem import (Arguments, Conventions, CountProblem, Domain, Footprint, InvalidConfiguration,
+                               Parameter, largest_layer)
 
 NAMES = ("N", "L", "k", "d", "F", "h", "n_out")
 DEGENERATE = ("L", "F")
@@ -209,6 +209,17 @@ class ConvolutionalNetworkProblem(CountProblem):
 
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
         return plus_one_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
+
+    def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+        N, L, k, d, F, h, n_out = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]
+        side = int(final_side(np.array(N), np.array(L), np.array(k), conventions)) if L else N
+        flat, flat_formula = (d * side * side, f"{d}·{side}²") if L else (3 * N * N, f"3·{N}²")
+        width = h if F else n_out
+        return largest_layer([(3 * k * k * d if L else 0, f"3·{k}²·{d}", "weights of the first convolution"),
+                              (d * d * k * k if L > 1 else 0, f"{d}²·{k}²", "weights of each later convolution"),
+                              (flat * width, f"{flat_formula}·{width}", "weights of the first fully connected layer"),
+                              (h * h if F > 1 else 0, f"{h}²", "weights of each hidden fully connected layer"),
+                              (h * n_out if F else 0, f"{h}·{n_out}", "weights of the output layer")])
 
 
 PROBLEM = ConvolutionalNetworkProblem()

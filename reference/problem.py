@@ -144,6 +144,21 @@ class Problem(ABC):
         """Cases that vary one parameter by one step, for sensitivity explanations."""
         return []
 
+    def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+        """The largest tensor a direct implementation of this case holds (a count's biggest
+        layer, built with nn.Linear to be counted), so a case stopped by memory or time is
+        explained by its size; None where no case is large."""
+        return None
+
+
+#: (values, formula in the problem's symbols, what they are): "3·224²·4096" weights of a layer.
+Footprint = tuple[int, str, str]
+
+
+def largest_layer(layers: Sequence[tuple[int, str, str]]) -> Footprint:
+    """The layer with the most values among (values, formula, what) triples."""
+    return max(layers, key=lambda layer: layer[0])
+
 
 class CountProblem(Problem):
     """A problem whose answer is an exact integer written as a sum of terms with mistake flags."""

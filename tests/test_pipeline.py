@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.bundle import read_bundle, write_bundle
-from grader.pipeline import Settings
+from grader.pipeline import Grader, Settings
 from grader.rubric import default_rubric_path, load_rubric
 from grader.runs import check_one, rerender, run_class
 from tests.sample_expectations import EXPECTED, EXPECTED_ERROR_KINDS, EXPECTED_FUNCTIONS
@@ -373,3 +373,15 @@ def test_a_students_torch_network_is_run_counted_and_diagnosed(tmp_path: Path) -
         "bias=False), nn.ReLU()", "bias=False), nn.BatchNorm2d(d), nn.ReLU()"))
     unexplained = {v.problem_id: v for v in check_one(tmp_path / "batch_norm.py", bundle).result.verdicts}["p2-torch"]
     assert unexplained.status in ("incorrect", "partial") and unexplained.explanation
+
+
+def test_counting_p1_by_building_layers_is_partial_where_memory_stops_the_largest_case(tmp_path: Path) -> None:
+    # Built in the sandbox: torch's allocator refuses the 2.3 GiB first layer of the N = 224,
+    # h = 4096 stress case; every other case is right and runs before it.
+    fixture = ROOT / "tests" / "fixtures" / "checking" / "p1_counts_by_building_linear_layers.py"
+    with Grader(replace(fast_settings(), only=("p1",))) as grader:
+        verdict = grader.grade(fixture).verdicts[0]
+    assert verdict.status == "partial" and verdict.score == pytest.approx(9.0), verdict
+    assert verdict.passed == verdict.total - 1
+    assert "3·224²·4096 = 617 million weights" in verdict.explanation
+    assert "Allocator" not in verdict.explanation and "Allocator" not in json.dumps([c.got for c in verdict.failing])
