@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from grader.array_faults import array_faults, explain_arrays, match_arrays
-from grader.checking import RETURNED_NONE, agreement, as_array, as_count
-from grader.diagnosis_templates import TEMPLATES, describe_arguments, scored_checks
-from grader.models import PRECISIONS, CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
+from grader.checking import RETURNED_NONE, agreement, as_array, as_count, resource_kind
+from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
+from grader.function_source import returns_none_story
+from grader.models import PRECISIONS, CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey, SourceUnit
 
 # Array matching and structural faults live in `grader/array_faults.py`, the sentence
 # templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.
@@ -122,7 +123,8 @@ def _is_batch_assumption(error: ExecutionError) -> bool:
         error.exception_type == "IndexError" and "too many indices" in error.message)
 
 
-def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
+def explain_errors(check: ProblemCheck, units: Sequence[SourceUnit] = (),
+                   function: str | None = None) -> tuple[str, tuple[str, ...]]:
     """The story failed calls tell: a missing `return`, a batch assumption, an exception."""
     scored = scored_checks(check)
     failed = [c for c in scored if c.error is not None]
@@ -131,7 +133,9 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
     sentences: list[str] = []
     faults: list[str] = []
     if any(c.error == RETURNED_NONE for c in failed):
-        sentences.append(TEMPLATES["returns_none"])
+        # "a return is missing" only where the source has none: a variable still None, or a
+        # template's `pass`, is another mistake (the source is parsed only on this path).
+        sentences.append(returns_none_story(units, function) if units else TEMPLATES["returns_none_neutral"])
         faults.append("returns-none")
     batch = next((c for c in failed if _is_batch_assumption(c.error)), None)  # type: ignore[arg-type]
     vector = next((name for name, value in batch.case.arguments.items()
@@ -146,6 +150,15 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
               and not (batch_told and _is_batch_assumption(c.error))]  # type: ignore[arg-type]
     if others:
         first: ExecutionError = others[0].error  # type: ignore[assignment]
+        resource = resource_kind(first)
+        if resource is not None:
+            # The case's size, never the allocator's "can't allocate memory: ... bytes".
+            stops = [c for c in others if resource_kind(c.error)]
+            text = describe_stop(stops[0], resource)
+            sentences.append(text[:1].upper() + text[1:] + ".")
+            others = [c for c in others if not resource_kind(c.error)]
+    if others:
+        first = others[0].error  # type: ignore[assignment]
         if first.kind == "exception":
             sentences.append(TEMPLATES["exception"].format(
                 exception_type=first.exception_type or "an exception", count=len(others),
@@ -198,15 +211,25 @@ def cluster_key(key: ProblemKey, check: ProblemCheck) -> str | None:
 # --------------------------------------------------------------------------- entry point
 
 
-def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
-    """Why this problem's answer is wrong; an empty `Diagnosis` when every scored case passes."""
+def diagnose(key: ProblemKey, check: ProblemCheck, units: Sequence[SourceUnit] = (),
+             function: str | None = None) -> Diagnosis:
+    """Why this problem's answer is wrong; an empty `Diagnosis` when every scored case passes.
+
+    `units` and `function` (the submission's code and the name found) let a None return be
+    explained from the function's source; without them the words stay neutral."""
     if all(c.passed for c in scored_checks(check)):
         return Diagnosis()
-    error_text, error_faults = explain_errors(check)
+    error_text, error_faults = explain_errors(check, units, function)
     if not any(c.error is None and c.got is not None for c in scored_checks(check)):
         # Nothing came back to reason about (every call crashed or returned garbage): the
         # errors are the whole story, and "answers" that are all errors are no cluster.
         return Diagnosis(explanation=error_text, faults=error_faults)
+    placeholder = unfinished(key, check)
+    if placeholder:
+        # A template's zeros or its input handed back: the same "answer" in every unfinished
+        # submission, which is no evidence of copying, so no cluster.
+        return Diagnosis(explanation=" ".join(filter(None, (error_text, placeholder))),
+                         faults=error_faults + ("unfinished",))
     if key.kind == "array":
         combination = match_arrays(key, check)
         loose = _looser_precision(key)
@@ -242,6 +265,23 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
     if key.kind == "module":
         text, faults = _module_shape_faults(check, text, faults)
     return Diagnosis(explanation=text, faults=faults, cluster_key=cluster_key(key, check))
+
+
+def unfinished(key: ProblemKey, check: ProblemCheck) -> str:
+    """The sentence for an answer that is a template's placeholder (all zeros, the input handed
+    back unchanged) on every answered case, or ""."""
+    answered = [c for c in scored_checks(check) if c.error is None and c.got is not None]
+    if not answered or all(c.passed for c in answered):
+        return ""
+    values = [as_array(c.got) for c in answered]
+    if all(value is not None and value.size and not np.any(value) for value in values):
+        return TEMPLATES["unfinished_zeros"]
+    for name in (parameter.name for parameter in key.parameters):
+        arguments = [c.case.arguments.get(name) for c in answered]
+        if all(isinstance(argument, np.ndarray) and value is not None and value.shape == argument.shape
+               and np.array_equal(value, argument) for argument, value in zip(arguments, values)):
+            return TEMPLATES["unfinished_input"].format(name=name)
+    return ""
 
 
 def _looser_precision(key: ProblemKey) -> tuple[float, float] | None:

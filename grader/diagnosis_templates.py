@@ -37,6 +37,16 @@ TEMPLATES = {
     "batch_assumed": "Your function assumes a batch (2-D input) but {name} is a 1-D vector "
                      "({exception_type}: {message}).",
     "returns_none": "Your function returns None: a `return` statement is missing.",
+    "returns_none_prints": "Your function returns None: it prints its result, but a `return` statement is missing.",
+    "returns_none_placeholder": "Your function returns None: its body is still the template's placeholder.",
+    "returns_none_variable": "Your function returns None: it returns {variable}, which is still None when "
+                             "it is returned (it starts as None and no line gives it a value on this path).",
+    "returns_none_neutral": "Your function returns None on these cases: the `return` that runs gives "
+                            "back no value.",
+    "unfinished_zeros": "Your function returns all zeros on every case: the template's placeholder, not "
+                        "yet replaced by the formula.",
+    "unfinished_input": "Your function returns its input {name} unchanged on every case: the template's "
+                        "placeholder, not yet replaced by the formula.",
     "exception": "Your function raised {exception_type} on {count} of {total} cases: {message}",
     "failure": "{count} of {total} cases failed with {kind}: {message}",
     "where": " for {arguments}",

@@ -123,7 +123,8 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
         return replace(result, stdout=report.stdout, stderr=report.stderr, isolation=report.isolation)
     outcomes = [in_key_order(key, report.outcomes[key.problem_id]) for key in keys]
     checks = [checking.check(key, outcome) for key, outcome in zip(keys, outcomes)]
-    findings = [diagnosis.diagnose(key, check) for key, check in zip(keys, checks)]
+    findings = [diagnosis.diagnose(key, check, submission.units, outcome.function_used)
+                for key, check, outcome in zip(keys, checks, outcomes)]
     wrong = [(key, check) for key, check, outcome in zip(keys, checks, outcomes)
              if outcome.error is None and check.passed < check.total]
     shrunk = shrink(wrong) if shrink is not None and wrong else {}

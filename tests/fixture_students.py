@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from grader import checking, diagnosis
-from grader.models import CallResult, Diagnosis, ExecutionError, ProblemCheck, ProblemKey, ProblemOutcome
+from grader.models import (CallResult, Diagnosis, ExecutionError, ProblemCheck, ProblemKey, ProblemOutcome,
+                           SourceUnit)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checking"
 
@@ -57,6 +58,12 @@ def outcome_of(key: ProblemKey, module: ModuleType) -> ProblemOutcome:
     return ProblemOutcome(key.problem_id, key.function, tuple(results))
 
 
+def units_of(name: str) -> tuple[SourceUnit, ...]:
+    """The fixture as the loader hands a module to the pipeline: one unit of code."""
+    return (SourceUnit(name, (FIXTURES / name).read_text()),)
+
+
 def grade_fixture(key: ProblemKey, name: str) -> tuple[ProblemCheck, Diagnosis]:
+    """Check and diagnose the fixture's function for `key`, its source at hand as in a run."""
     check = checking.check(key, outcome_of(key, load_fixture(name)))
-    return check, diagnosis.diagnose(key, check)
+    return check, diagnosis.diagnose(key, check, units_of(name), key.function)

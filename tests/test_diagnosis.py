@@ -194,10 +194,11 @@ def test_batch_assumption_on_a_vector_is_explained() -> None:
     assert "axis" in found.faults
 
 
-def test_missing_return_is_explained() -> None:
+def test_a_none_return_without_the_source_gets_neutral_words() -> None:
     key = toy_key(ToySoftmax())
     found = diagnose_function(key, lambda z: None)
-    assert found.explanation == diagnosis.TEMPLATES["returns_none"]
+    assert found.explanation == diagnosis.TEMPLATES["returns_none_neutral"]
+    assert "missing" not in found.explanation
 
 
 def test_other_exceptions_are_counted() -> None:
@@ -299,3 +300,39 @@ def test_a_problem_where_every_call_failed_gets_its_error_story_and_no_cluster()
     assert found.cluster_key is None
     assert found.misconceptions == ()
     assert "Changing one input" not in found.explanation
+
+
+# --------------------------------------------------------------------------- real student code
+
+from tests.fixture_students import grade_fixture, units_of  # noqa: E402
+
+
+def test_a_missing_return_is_said_only_of_a_function_without_one() -> None:
+    key = real_key("p1")
+    source = units_of("../../../submissions/missing_return_mlp.py")
+    check = checking.check(key, outcome_from(key, lambda N, L, h, n: None))
+    found = diagnosis.diagnose(key, check, source, "mlp_params")
+    assert "prints its result, but a `return` statement is missing" in found.explanation
+
+
+def test_a_variable_still_none_is_named_not_called_a_missing_return() -> None:
+    check, found = grade_fixture(real_key("p3b"), "returns_variable_still_none.py")
+    assert "returns jacobian, which is still None" in found.explanation
+    assert "statement is missing" not in found.explanation
+
+
+def test_a_pass_body_is_the_templates_placeholder() -> None:
+    _, found = grade_fixture(real_key("p3b"), "template_pass_body.py")
+    assert "still the template's placeholder" in found.explanation
+
+
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b"])
+def test_all_zeros_is_an_unfinished_template_and_no_shared_answer(problem_id: str) -> None:
+    _, found = grade_fixture(real_key(problem_id), "template_returns_zeros.py")
+    assert found.faults == ("unfinished",) and "returns all zeros" in found.explanation
+    assert found.cluster_key is None  # every unfinished template gives these zeros
+
+
+def test_the_input_returned_unchanged_is_an_unfinished_template() -> None:
+    _, found = grade_fixture(real_key("p3a"), "template_returns_input.py")
+    assert "returns its input z unchanged" in found.explanation and found.cluster_key is None
