@@ -8,12 +8,13 @@ symmetry, row or column sums, scale, non-finite values).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from grader.checking import arrays_agree, as_array
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, scored_checks
-from grader.models import ProblemCheck, ProblemKey
+from grader.models import CaseCheck, ProblemCheck, ProblemKey
 
 
 def match_arrays(key: ProblemKey, check: ProblemCheck,
@@ -134,3 +135,82 @@ def explain_arrays(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
                 names.append(name)
                 sentences.append(sentence)
     return " ".join(sentences), tuple(names)
+
+
+# --------------------------------------------------------------------------- structural near-misses
+
+
+def _as_diagonal(got: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """A length-K vector where a K × K matrix belongs, read as its diagonal."""
+    if got.ndim == 1 and expected.ndim == 2 and expected.shape == (got.size, got.size):
+        return np.diag(got)
+    return None
+
+
+def _rearranged(got: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """The right number of values in another shape (flattened, a column (K, 1)), reshaped."""
+    return got.reshape(expected.shape) if got.size == expected.size and got.shape != expected.shape else None
+
+
+def _transposed(got: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    return got.T if got.ndim == 2 and got.shape == expected.shape[::-1] and got.shape[0] == got.shape[1] else None
+
+
+#: Structures an answer can hold a formula's values in: (name, template, transform). The
+#: transform returns the answer in the expected structure, or None where it does not apply.
+NEAR_MISSES: tuple[tuple[str, str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]], ...] = (
+    ("diagonal-vector", "near_diagonal", _as_diagonal),
+    ("rearranged", "near_rearranged", _rearranged),
+    ("transposed", "near_transposed", _transposed),
+)
+
+
+def near_miss(key: ProblemKey, check: ProblemCheck) -> tuple[tuple[str, ...], str, str] | None:
+    """(combination, fault, sentence) for an answer that reproduces the reference or a
+    catalogued mistake once put in the expected structure (the Jacobian's diagonal returned
+    as a vector is `diagonal-only`, like the matrix form), or None."""
+    answered = [c for c in scored_checks(check) if c.error is None and as_array(c.got) is not None]
+    answered_indices = {c.index for c in answered}
+    for fault, template, transform in NEAR_MISSES:
+        changed, checks, example = False, [], None
+        for case_check in check.checks:
+            got = as_array(case_check.got) if case_check.index in answered_indices else None
+            if got is None:
+                checks.append(case_check)
+                continue
+            expected = np.asarray(case_check.expected)
+            moved = transform(got, expected)
+            if moved is None and got.shape != expected.shape:
+                break  # the transform does not fit this case: not this structure
+            if moved is not None:
+                changed, example = True, example or (case_check, got.shape, expected.shape)
+            checks.append(replace(case_check, got=moved if moved is not None else got))
+        else:
+            if not changed:
+                continue
+            combination = match_arrays(key, ProblemCheck(check.problem_id, tuple(checks)))
+            if combination is not None:
+                case_check, got_shape, expected_shape = example  # type: ignore[misc]
+                where = TEMPLATES["where"].format(arguments=describe_arguments(case_check.case.arguments))
+                return combination, fault, TEMPLATES[template].format(
+                    got=got_shape, expected=expected_shape, where=where,
+                    verdict=TEMPLATES["near_right"] if not combination else "")
+    return _one_row(answered)
+
+
+def _one_row(answered: Sequence[CaseCheck]) -> tuple[tuple[str, ...], str, str] | None:
+    """A vector equal to one row (or column) of the expected matrix on every case."""
+    if not answered:
+        return None
+    for case_check in answered:
+        got, expected = as_array(case_check.got), np.asarray(case_check.expected)
+        if got is None or got.ndim != 1 or expected.ndim != 2 or expected.shape[1] != got.size:
+            return None
+        rows = [index for index in range(expected.shape[0]) if arrays_agree(got, expected[index], 1e-4, 1e-6)]
+        columns = [index for index in range(expected.shape[1]) if arrays_agree(got, expected[:, index], 1e-4, 1e-6)]
+        if not rows and not columns:
+            return None
+    example = answered[0]
+    where = TEMPLATES["where"].format(arguments=describe_arguments(example.case.arguments))
+    return (), "one-row", TEMPLATES["near_row"].format(
+        got=np.asarray(example.got).shape, expected=np.asarray(example.expected).shape, where=where)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from grader.array_faults import array_faults, explain_arrays, match_arrays
+from grader.array_faults import array_faults, explain_arrays, match_arrays, near_miss
 from grader.checking import RETURNED_NONE, agreement, as_array, as_count, resource_kind
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
 from grader.function_source import returns_none_story
@@ -248,6 +248,13 @@ def diagnose(key: ProblemKey, check: ProblemCheck, units: Sequence[SourceUnit] =
         combination = match_counts(key, check)
     if combination:
         return Diagnosis(misconceptions=combination, explanation=error_text, faults=error_faults)
+    if combination is None and key.kind == "array":
+        near = near_miss(key, check)
+        if near is not None:
+            named, fault, sentence = near
+            # Right (or a catalogued mistake) in another structure: named, so no cluster.
+            return Diagnosis(misconceptions=named, explanation=" ".join(filter(None, (error_text, sentence))),
+                             faults=error_faults + ("shape", fault))
     if combination is None:  # answered wrong, and no combination reproduces it
         explain = explain_arrays if key.kind == "array" else explain_counts
         text, faults = explain(key, check)

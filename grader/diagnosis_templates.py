@@ -43,6 +43,15 @@ TEMPLATES = {
                              "it is returned (it starts as None and no line gives it a value on this path).",
     "returns_none_neutral": "Your function returns None on these cases: the `return` that runs gives "
                             "back no value.",
+    "near_diagonal": "Your function returns a vector of shape {got} where the {expected} matrix is expected"
+                     "{where}: only its diagonal.{verdict}",
+    "near_rearranged": "Your function returns shape {got} where {expected} is expected{where}: the same "
+                       "values arranged differently (flattened, or a column).{verdict}",
+    "near_transposed": "Your function returns the transpose of the matrix{where}: rows and columns are "
+                       "swapped.{verdict}",
+    "near_row": "Your function returns one row of the expected matrix, shape {got}, where the whole {expected} "
+                "matrix is expected{where}: entry [i, k] is ∂p_i/∂z_k, needed for every output i, not one.",
+    "near_right": " Reshaped, the values are right.",
     "unfinished_zeros": "Your function returns all zeros on every case: the template's placeholder, not "
                         "yet replaced by the formula.",
     "unfinished_input": "Your function returns its input {name} unchanged on every case: the template's "

@@ -336,3 +336,26 @@ def test_all_zeros_is_an_unfinished_template_and_no_shared_answer(problem_id: st
 def test_the_input_returned_unchanged_is_an_unfinished_template() -> None:
     _, found = grade_fixture(real_key("p3a"), "template_returns_input.py")
     assert "returns its input z unchanged" in found.explanation and found.cluster_key is None
+
+
+def test_the_jacobians_diagonal_as_a_vector_is_diagonal_only_like_the_matrix_form() -> None:
+    # It got only "returns shape (4,)", while the same values as a matrix got diagonal-only.
+    _, found = grade_fixture(real_key("p3b"), "jacobian_diagonal_as_vector.py")
+    assert found.misconceptions == ("diagonal-only",)
+    assert "only its diagonal" in found.explanation and "diagonal-vector" in found.faults
+
+
+def test_one_row_of_the_jacobian_is_named() -> None:
+    _, found = grade_fixture(real_key("p3b"), "jacobian_one_row.py")
+    assert "one-row" in found.faults and "returns one row of the expected matrix" in found.explanation
+
+
+def test_a_flattened_jacobian_is_right_values_rearranged() -> None:
+    _, found = grade_fixture(real_key("p3b"), "jacobian_flattened.py")
+    assert "rearranged" in found.faults and "Reshaped, the values are right" in found.explanation
+    assert found.cluster_key is None
+
+
+def test_a_flattened_wrong_jacobian_names_its_mistake() -> None:
+    _, found = grade_fixture(real_key("p3b"), "jacobian_sign_flipped_flattened.py")
+    assert found.misconceptions == ("sign-flipped",) and "rearranged" in found.faults
