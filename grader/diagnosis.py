@@ -18,7 +18,8 @@ from grader.array_faults import array_faults, explain_arrays, match_arrays, near
 from grader.checking import RETURNED_NONE, agreement, as_array, as_count, resource_kind
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
 from grader.function_source import returns_none_story
-from grader.models import PRECISIONS, CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey, SourceUnit
+from grader.models import (PRECISIONS, CaseCheck, Diagnosis, ExecutionError, ParameterInfo, ProblemCheck,
+                           ProblemKey, SourceUnit)
 
 # Array matching and structural faults live in `grader/array_faults.py`, the sentence
 # templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.
@@ -90,10 +91,9 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
         if reference_change == student_change:
             continue
         name = probe.case.varied or "?"
-        info = meaning.get(name)
-        one_more = info.one_more if info else f"increasing {name} by one"
+        change = _describe_change(meaning.get(name), name, key.cases[base].arguments, probe.case.arguments)
         sentence = TEMPLATES["sensitivity"].format(
-            one_more=one_more[:1].upper() + one_more[1:],
+            one_more=change[:1].upper() + change[1:],
             reference_change=_change(reference_change, third_person=False),
             student_change=_change(student_change, third_person=True),
             base=describe_arguments(key.cases[base].arguments))
@@ -112,6 +112,17 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
             sentences.append(TEMPLATES["sensitivity_agrees"].format(
                 base=describe_arguments(key.cases[base_probe.case.base_index].arguments)))
     return " ".join(sentences), faults
+
+
+def _describe_change(info: ParameterInfo | None, name: str, base: Mapping[str, object],
+                     probe: Mapping[str, object]) -> str:
+    """"adding one output node" for a step of one; "changing k (kernel side) from 3 to 5" for
+    the larger steps a domain needs (an odd k under "same" padding)."""
+    before, after = base.get(name), probe.get(name)
+    if isinstance(before, (int, np.integer)) and isinstance(after, (int, np.integer)) and after - before != 1:
+        what = f"{name} ({info.meaning})" if info else name
+        return f"changing {what} from {before} to {after}"
+    return info.one_more if info else f"increasing {name} by one"
 
 
 # --------------------------------------------------------------------------- crashes

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference.domains import (draw_integer, integer_range, lowest_values, plus_one_neighbours,
+from reference.domains import (domain_neighbours, draw_integer, integer_range, lowest_values,
                                require_at_least, shrink_candidates, whole_arguments)
 from reference.p2_catalog import CATALOG
 from reference.problem import (Arguments, Conventions, CountProblem, Domain, Footprint, InvalidConfiguration,
@@ -208,7 +208,8 @@ class ConvolutionalNetworkProblem(CountProblem):
                                  lambda values: self.is_valid(values, conventions))
 
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
-        return plus_one_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
+        return domain_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions)
+                                 and whole_at_every_pooling(values, conventions))
 
     def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
         N, L, k, d, F, h, n_out = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]

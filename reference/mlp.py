@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference.domains import (draw_integer, lowest_values, plus_one_neighbours, require_at_least,
+from reference.domains import (draw_integer, lowest_values, domain_neighbours, require_at_least,
                                shrink_candidates, whole_arguments)
 from reference.problem import (Arguments, Conventions, CountProblem, Domain, Footprint, InvalidConfiguration,
                                Misconception, Parameter, largest_layer)
@@ -124,7 +124,7 @@ class MultilayerPerceptronProblem(CountProblem):
                                  lambda values: self.is_valid(values, conventions))
 
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
-        return plus_one_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
+        return domain_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
 
     def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
         N, L, h, n = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]

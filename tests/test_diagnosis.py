@@ -359,3 +359,13 @@ def test_a_flattened_jacobian_is_right_values_rearranged() -> None:
 def test_a_flattened_wrong_jacobian_names_its_mistake() -> None:
     _, found = grade_fixture(real_key("p3b"), "jacobian_sign_flipped_flattened.py")
     assert found.misconceptions == ("sign-flipped",) and "rearranged" in found.faults
+
+
+def test_an_unexplained_count_varies_k_by_two_under_same_padding_and_blames_the_kernel() -> None:
+    # Varied by +1 only, k (odd under "same" padding) was never varied and nothing named it.
+    key = real_key("p2")
+    _, found = grade_fixture(key, "cnn_kernel_not_squared.py")
+    assert found.misconceptions == ()
+    assert re.search(r"Changing k \(kernel side\) from (\d+) to (\d+) should add", found.explanation), found.explanation
+    probes = [case for case in key.cases if case.tag == "probe"]
+    assert {case.varied for case in probes} == {"N", "L", "k", "d", "F", "h", "n_out"}
