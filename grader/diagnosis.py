@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from grader.array_faults import array_faults, explain_arrays, match_arrays, near_miss
+from grader.array_faults import array_faults, explain_arrays, finite_match, match_arrays, near_miss
 from grader.checking import RETURNED_NONE, agreement, as_array, as_count, resource_kind
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
 from grader.function_source import returns_none_story
@@ -260,6 +260,13 @@ def diagnose(key: ProblemKey, check: ProblemCheck, units: Sequence[SourceUnit] =
     if combination:
         return Diagnosis(misconceptions=combination, explanation=error_text, faults=error_faults)
     if combination is None and key.kind == "array":
+        carried = finite_match(key, check)
+        if carried is not None:
+            # A catalogued formula wherever finite, non-finite where it overflows: named, and
+            # the NaN explained by its own cause (never "subtract max(z)" for a sigmoid).
+            text, faults = explain_arrays(key, check, elsewhere_right=False, only=("non-finite",))
+            return Diagnosis(misconceptions=carried, explanation=" ".join(filter(None, (error_text, text))),
+                             faults=error_faults + faults)
         near = near_miss(key, check)
         if near is not None:
             named, fault, sentence = near

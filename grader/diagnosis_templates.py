@@ -25,13 +25,21 @@ TEMPLATES = {
                       "number of values, arranged differently{where}.",
     "shape": "Your function returns shape {got} where {expected} is expected{where}.",
     "non_finite": "Your function returns {values} at position {positions}{where}, where the answer "
-                  "is finite; subtract max(z) before exp to avoid overflow.",
+                  "is finite",
+    "nan_overflow_fix": ": exp({top:g}) overflows to inf, and inf / inf is NaN; subtract max(z) before exp "
+                        "(it changes nothing else).",
+    "nan_underflow_fix": ": every exp(z) underflows to 0, and 0 / 0 is NaN; subtract max(z) before exp "
+                         "(it changes nothing else).",
+    "nan_overflow": ": exp({top:g}) overflows to inf, and inf / inf is NaN.",
+    "nan_underflow": ": every exp(z) underflows to 0, and 0 / 0 is NaN.",
+    "nan_formula": ": no exp overflows on these logits (the largest is {top:g}), so it comes from the "
+                   "formula itself (a 0 / 0, inf − inf or the log of 0).",
     "sign": "Every value has the wrong sign (≈ −expected){where}.",
     "transposed": "Your answer is the transpose of the expected one{where}: swap the indices.",
     "symmetry": "The answer should be symmetric, but yours is not{where}.",
     "row_sums": "Each row should sum to {expected:.6g}; yours sum to {got}{where}.",
     "column_sums": "Each column should sum to {expected:.6g}; yours sum to {got}{where}.",
-    "sums": "The values should sum to {expected:.6g}; yours sum to {got:.6g}{where}.",
+    "sums": "The values should sum to {expected:.6g}; yours sum to {got:.4g}{where}.",
     "scale": "Your answer is ≈ {factor:.4g} × the expected one{where}: a constant factor is off.",
     "axis": "Your answer sums correctly along columns instead of rows{where}: check the axis.",
     "batch_assumed": "Your function assumes a batch (2-D input) but {name} is a 1-D vector "

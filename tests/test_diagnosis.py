@@ -369,3 +369,42 @@ def test_an_unexplained_count_varies_k_by_two_under_same_padding_and_blames_the_
     assert re.search(r"Changing k \(kernel side\) from (\d+) to (\d+) should add", found.explanation), found.explanation
     probes = [case for case in key.cases if case.tag == "probe"]
     assert {case.varied for case in probes} == {"N", "L", "k", "d", "F", "h", "n_out"}
+
+
+def test_a_sigmoids_nan_is_named_without_the_max_subtraction_advice() -> None:
+    # It was told to "subtract max(z)", which would change every value of a sigmoid.
+    _, found = grade_fixture(real_key("p3a"), "sigmoid_instead_nan.py")
+    assert found.misconceptions == ("sigmoid-instead",)
+    assert "exp(757) overflows to inf, and inf / inf is NaN." in found.explanation
+    assert "subtract max(z)" not in found.explanation
+
+
+def test_a_nan_with_no_overflow_near_is_blamed_on_the_formula() -> None:
+    _, found = grade_fixture(real_key("p3a"), "softmax_nan_from_division.py")
+    assert "no exp overflows on these logits" in found.explanation and "subtract max(z)" not in found.explanation
+
+
+def test_a_nan_that_max_subtraction_fixes_gets_that_advice() -> None:
+    _, found = grade_fixture(real_key("p3a"), "softmax_overflows_only.py")
+    assert "subtract max(z) before exp" in found.explanation
+
+
+def test_targets_are_printed_as_meaningful_numbers_not_float_noise() -> None:
+    # "The values should sum to -1.11022e-16": a cross-entropy gradient sums to 0.
+    key = real_key("p3c", "float64-student")
+    found = diagnose_function(key, lambda z, y: 2 * (stable(z) * y.sum() - y) + 0.01)
+    assert "should sum to 0;" in found.explanation and "e-1" not in found.explanation.split("yours")[0]
+    p = stable(np.array([0.5, -1.0, 2.0]))
+    jacobian = np.diag(p) - np.outer(p, p)
+    sentences = [text for _, text in diagnosis.array_faults(jacobian + 0.1, jacobian, 1e-6, 1e-9, "")]
+    assert any("Each row should sum to 0;" in text for text in sentences), sentences
+
+
+def test_clusters_compare_answers_at_the_accepted_precision() -> None:
+    # One wrong formula, computed in float32 by one student and float64 by another, is one
+    # shared answer at float32 precision; float noise must not split or group students.
+    key = real_key("p3b")
+    doubled = lambda z: 2 * (np.diag(stable(z)) - np.outer(stable(z), stable(z)))  # noqa: E731
+    as_float32 = lambda z: doubled(z).astype(np.float32).astype(np.float64)  # noqa: E731
+    assert diagnosis.cluster_digits(key.tolerance) == 4
+    assert diagnose_function(key, doubled).cluster_key == diagnose_function(key, as_float32).cluster_key
