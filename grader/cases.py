@@ -286,8 +286,8 @@ def shrink_candidates(problem: Problem, case: Case, domain: Domain | None,
     """Smaller valid cases than `case` (most aggressive first), tagged "shrink"; no sandbox here."""
     candidates = problem.simpler(case.arguments, effective_domain(problem, domain), conventions)
     size = problem.size(case.arguments)
-    return [Case(problem.id, arguments, "shrink", footprint=footprint_of(problem, arguments, conventions))
-            for arguments in candidates if problem.size(arguments) < size]
+    # No footprint: shrink candidates are smaller than a case that already ran.
+    return [Case(problem.id, arguments, "shrink") for arguments in candidates if problem.size(arguments) < size]
 
 
 def shrink_ladder(problem: Problem, case: Case, domain: Domain | None, conventions: Conventions,
