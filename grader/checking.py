@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.models import (PRECISIONS, UNSCORED_TAGS, CallResult, Case, CaseCheck, ExecutionError,
+from grader.models import (UNSCORED_TAGS, CallResult, Case, CaseCheck, ExecutionError,
                            ProblemCheck, ProblemKey, ProblemOutcome, Value)
+from grader.precision import PRECISIONS, arrays_agree
 
 #: Every note a check can attach, in one place (scoring applies `note_credit` to these).
 NOTES = {
@@ -91,25 +92,6 @@ def as_array(value: Value) -> np.ndarray | None:
         except (TypeError, ValueError, OverflowError):  # OverflowError: an int like 10**400
             return None
     return None
-
-
-def arrays_agree(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
-    """Same shape, close where both are finite, and the same non-finite value elsewhere.
-
-    A NaN is wrong unless the reference (or the variant compared with) has a NaN there too,
-    which is how `naive-exp-overflow` is recognised on [1, 3.5, 757, -5].
-    """
-    if got.shape != expected.shape:
-        return False
-    with np.errstate(invalid="ignore", over="ignore"):
-        close = np.abs(got - expected) <= atol + rtol * np.abs(expected)
-        if close.all() and np.isfinite(expected).all():
-            # The common case, in 6 array operations instead of 16: within tolerance of a
-            # finite reference, an answer cannot be NaN or infinite.
-            return True
-        both_finite = np.isfinite(got) & np.isfinite(expected)
-    same_nonfinite = (np.isnan(got) & np.isnan(expected)) | (np.isinf(expected) & (got == expected))
-    return bool(np.all((both_finite & close) | same_nonfinite))
 
 
 def check_count(expected: int, value: Value) -> tuple[bool, str]:

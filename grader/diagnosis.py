@@ -18,8 +18,9 @@ from grader.array_faults import array_faults, explain_arrays, finite_match, matc
 from grader.checking import RETURNED_NONE, agreement, as_array, as_count, resource_kind
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
 from grader.function_source import returns_none_story
-from grader.models import (PRECISIONS, CaseCheck, Diagnosis, ExecutionError, ParameterInfo, ProblemCheck,
+from grader.models import (CaseCheck, Diagnosis, ExecutionError, ParameterInfo, ProblemCheck,
                            ProblemKey, SourceUnit)
+from grader.precision import PRECISIONS
 
 # Array matching and structural faults live in `grader/array_faults.py`, the sentence
 # templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.

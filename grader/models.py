@@ -12,6 +12,8 @@ from typing import Literal, Mapping, Union
 
 import numpy as np
 
+from grader.precision import DEFAULT_PRECISION, PRECISIONS
+
 #: What a failed execution was, as results.json and the reports name it (DESIGN.md).
 ErrorKind = Literal[
     "timeout", "memory", "crash", "exit", "exception", "syntax", "invalid-output", "unreadable"
@@ -110,19 +112,6 @@ class CatalogEntry:
     id: str
     title: str
     feedback: str
-
-
-#: What a correct array answer must reach, by name, as (rtol, atol). float32 carries 24 bits
-#: (1.2e-7): a logit rounded to float32 moves p by up to |z|·6e-8 relatively, and a Jacobian's
-#: p − p² or a gradient's p − y cancels to an absolute error of a few 1e-7 (measured: 4.7e-7
-#: for torch's float32 softmax, 2.2e-7 for its Jacobian, 5.5e-7 for the gradient). Every
-#: catalogued mistake differs from the reference by far more (`grader rubric validate` checks).
-PRECISIONS: Mapping[str, tuple[float, float]] = {
-    "float32": (1e-4, 1e-6),
-    "float64": (1e-9, 1e-12),
-}
-#: The default: torch's default dtype and np.float32 are right answers, not wrong ones.
-DEFAULT_PRECISION = "float32"
 
 
 @dataclass(frozen=True)

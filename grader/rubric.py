@@ -19,8 +19,8 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 
 from grader.errors import RubricError, did_you_mean
-from grader.checking import arrays_agree
-from grader.models import DEFAULT_PRECISION, PRECISIONS, Limits
+from grader.models import Limits
+from grader.precision import DEFAULT_PRECISION, PRECISIONS, arrays_agree
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 from reference.problem import Conventions, Domain
 

@@ -135,7 +135,7 @@ def test_numbers_past_int64_or_float64_are_no_answer_not_a_crash() -> None:
 # --------------------------------------------------------------------------- precision policy
 
 from reference import PROBLEMS  # noqa: E402
-from grader.models import PRECISIONS  # noqa: E402
+from grader.precision import PRECISIONS  # noqa: E402
 from tests.fixture_students import grade_fixture  # noqa: E402
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import RubricError
-from grader.models import PRECISIONS, Limits
+from grader.models import Limits
+from grader.precision import PRECISIONS
 from grader.rubric import default_rubric_path, load_rubric, validate_rubric
 from reference import PROBLEMS
 
