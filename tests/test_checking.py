@@ -136,7 +136,12 @@ def test_numbers_past_int64_or_float64_are_no_answer_not_a_crash() -> None:
 
 from reference import PROBLEMS  # noqa: E402
 from grader.precision import PRECISIONS  # noqa: E402
-from tests.fixture_students import grade_fixture  # noqa: E402
+from tests.fixture_students import grade_fixture, load_fixture  # noqa: E402
+from tests.fixture_students import outcome_of as _outcome_of  # noqa: E402
+
+
+def outcome_of_fixture(key: ProblemKey, name: str) -> ProblemOutcome:
+    return _outcome_of(key, load_fixture(name))
 
 
 def real_key(problem_id: str, precision: str = "float32", student: str = "ada") -> ProblemKey:
@@ -193,3 +198,13 @@ def test_every_catalogued_mistake_in_float32_is_still_named_as_itself(problem_id
         values = [np.asarray(value, dtype=np.float32).astype(np.float64) for value in key.variant_outputs[row]]  # type: ignore[index]
         outcome = ProblemOutcome(key.problem_id, key.function, tuple(CallResult(value=v) for v in values))
         assert diagnosis.diagnose(key, checking.check(key, outcome)).misconceptions == combination
+
+
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b", "p3c"])
+def test_a_float32_naive_softmax_is_still_named_on_the_stress_logits(problem_id: str) -> None:
+    # float32's exp overflows at 88.7, not 709, and underflows sooner: on 757 and -1000 the
+    # NaN pattern is the float64 naive softmax's, so the mistake keeps its name.
+    from grader import diagnosis
+    key = real_key(problem_id)
+    check = checking.check(key, outcome_of_fixture(key, "float32_naive_softmax.py"))
+    assert diagnosis.diagnose(key, check).misconceptions == ("naive-exp-overflow",)
