@@ -385,3 +385,15 @@ def test_counting_p1_by_building_layers_is_partial_where_memory_stops_the_larges
     assert verdict.passed == verdict.total - 1
     assert "3·224²·4096 = 617 million weights" in verdict.explanation
     assert "Allocator" not in verdict.explanation and "Allocator" not in json.dumps([c.got for c in verdict.failing])
+
+
+def test_the_samples_report_float32_acceptance_and_the_size_that_ran_out_of_memory(
+        sample_run: tuple[dict, Path]) -> None:
+    students = by_student(sample_run[0])
+    float32 = {p["id"]: p for p in students["float32_torch_student"]["problems"]}
+    for problem_id in ("p3b", "p3c"):
+        assert float32[problem_id]["score"] == float32[problem_id]["max"]
+        assert any("float32 precision" in note for note in float32[problem_id]["notes"])
+    layered = {p["id"]: p for p in students["p1_counts_by_building_linear_layers"]["problems"]}["p1"]
+    assert layered["score"] == pytest.approx(9.0) and "617 million weights" in layered["explanation"]
+    assert "Allocator" not in json.dumps(layered)
