@@ -176,6 +176,10 @@ def nan_cause(arguments: Mapping[str, object], elsewhere_right: bool) -> str:
     return TEMPLATES[key].format(top=top)
 
 
+#: Finite answered cases a mistake must be matched on before it is named despite NaNs elsewhere.
+MIN_FINITE_CASES = 3
+
+
 def finite_match(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None:
     """The catalogued mistake an answer reproduces wherever it is finite, when it is non-finite
     on some case the reference is not (a sigmoid written exp(z) / (1 + exp(z)) is NaN at
@@ -189,7 +193,8 @@ def finite_match(key: ProblemKey, check: ProblemCheck) -> tuple[str, ...] | None
             dropped = True
             continue
         finite.append(case_check)
-    if not dropped or not any(c.error is None and c.case.tag not in UNSCORED_TAGS for c in finite):
+    # Enough finite answers to tell variants apart: on a K = 1 case alone, many coincide.
+    if not dropped or sum(c.error is None and c.case.tag not in UNSCORED_TAGS for c in finite) < MIN_FINITE_CASES:
         return None
     combination = match_arrays(key, ProblemCheck(check.problem_id, tuple(finite)))
     return combination or None
@@ -253,10 +258,10 @@ def near_miss(key: ProblemKey, check: ProblemCheck) -> tuple[tuple[str, ...], st
                 return combination, fault, TEMPLATES[template].format(
                     got=got_shape, expected=expected_shape, where=where,
                     verdict=TEMPLATES["near_right"] if not combination else "")
-    return _one_row(answered)
+    return _one_row(answered, key.tolerance)
 
 
-def _one_row(answered: Sequence[CaseCheck]) -> tuple[tuple[str, ...], str, str] | None:
+def _one_row(answered: Sequence[CaseCheck], tolerance: tuple[float, float]) -> tuple[tuple[str, ...], str, str] | None:
     """A vector equal to one row (or column) of the expected matrix on every case."""
     if not answered:
         return None
@@ -264,8 +269,8 @@ def _one_row(answered: Sequence[CaseCheck]) -> tuple[tuple[str, ...], str, str] 
         got, expected = as_array(case_check.got), np.asarray(case_check.expected)
         if got is None or got.ndim != 1 or expected.ndim != 2 or expected.shape[1] != got.size:
             return None
-        rows = [index for index in range(expected.shape[0]) if arrays_agree(got, expected[index], 1e-4, 1e-6)]
-        columns = [index for index in range(expected.shape[1]) if arrays_agree(got, expected[:, index], 1e-4, 1e-6)]
+        rows = [index for index in range(expected.shape[0]) if arrays_agree(got, expected[index], *tolerance)]
+        columns = [index for index in range(expected.shape[1]) if arrays_agree(got, expected[:, index], *tolerance)]
         if not rows and not columns:
             return None
     example = answered[0]

@@ -70,6 +70,8 @@ TEMPLATES = {
     "resource_stop": "Every case your function finished is right; {stops}.",
     "resource_case": "the case {arguments} ran out of {resource}{size}",
     "footprint": ": it asks for {formula} = {values} {what}, which take {size} as float32",
+    "footprint_small": ", although its largest layer holds only {formula} = {values} {what} ({size} as "
+                       "float32): the {resource} went elsewhere in your code",
     "resource_unrun": "The {count} cases after it were not run: the limit stopped the process.",
     "resource_unrun_one": "The case after it was not run: the limit stopped the process.",
     "resource_count_advice": "A count needs no tensor: multiply the sizes instead of building the layers.",
@@ -92,6 +94,11 @@ def describe_arguments(arguments: Mapping[str, object]) -> str:
     return ", ".join(parts)
 
 
+#: A case whose largest layer takes at least this much (as float32) is large enough to explain
+#: a memory or time limit; below it, the limit says more about the code than about the case.
+LARGE_BYTES = 64 << 20
+
+
 def describe_stop(case_check: CaseCheck, kind: str) -> str:
     """A case stopped by memory or time, with the size that made it expensive, never an
     allocator's own words ("DefaultCPUAllocator: can't allocate memory: ... 2466250752 bytes")."""
@@ -99,8 +106,10 @@ def describe_stop(case_check: CaseCheck, kind: str) -> str:
     size = ""
     if footprint is not None:
         values = footprint.values
-        size = TEMPLATES["footprint"].format(formula=footprint.formula, values=large_number(values),
-                                             what=footprint.what, size=byte_size(4 * values))
+        template = "footprint" if 4 * values >= LARGE_BYTES else "footprint_small"
+        size = TEMPLATES[template].format(formula=footprint.formula, values=large_number(values),
+                                          what=footprint.what, size=byte_size(4 * values),
+                                          resource="memory" if kind == "memory" else "time")
     return TEMPLATES["resource_case"].format(arguments=describe_arguments(case_check.case.arguments),
                                              resource="memory" if kind == "memory" else "time", size=size)
 

@@ -408,3 +408,13 @@ def test_clusters_compare_answers_at_the_accepted_precision() -> None:
     as_float32 = lambda z: doubled(z).astype(np.float32).astype(np.float64)  # noqa: E731
     assert diagnosis.cluster_digits(key.tolerance) == 4
     assert diagnose_function(key, doubled).cluster_key == diagnose_function(key, as_float32).cluster_key
+
+
+def test_memory_running_out_on_a_tiny_case_blames_the_code_not_the_case() -> None:
+    # A memory bomb on N = 1: the case asks for 3 weights; its size explains nothing.
+    key = real_key("p1")
+    bomb = ExecutionError("memory", "ran out of memory (MemoryError)", exception_type="MemoryError")
+    outcome = ProblemOutcome("p1", "mlp_params", tuple(CallResult(error=bomb) for _ in key.cases))
+    found = diagnosis.diagnose(key, checking.check(key, outcome))
+    assert "ran out of memory, although its largest layer holds only" in found.explanation
+    assert "the memory went elsewhere in your code" in found.explanation
