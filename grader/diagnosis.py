@@ -9,23 +9,24 @@ tells.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from grader.array_faults import array_faults, explain_arrays, finite_match, match_arrays, near_miss
-from grader.checking import RETURNED_NONE, agreement, as_array, as_count, resource_kind
+from grader.array_faults import array_faults, explain_arrays, match_arrays
+from grader.checking import RETURNED_NONE, agreement, as_count, resource_kind
+from grader.clusters import cluster_digits, cluster_key
 from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
 from grader.function_source import returns_none_story
 from grader.models import (CaseCheck, Diagnosis, ExecutionError, ParameterInfo, ProblemCheck,
                            ProblemKey, SourceUnit)
+from grader.near_misses import finite_match, near_miss, unfinished
 from grader.precision import PRECISIONS
 
 # Array matching and structural faults live in `grader/array_faults.py`, the sentence
 # templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.
 __all__ = [
-    "TEMPLATES", "array_faults", "cluster_key", "describe_arguments", "diagnose", "explain_arrays",
+    "TEMPLATES", "array_faults", "cluster_digits", "cluster_key", "describe_arguments", "diagnose", "explain_arrays",
     "explain_counts", "explain_errors", "match_arrays", "match_counts",
 ]
 
@@ -181,45 +182,6 @@ def explain_errors(check: ProblemCheck, units: Sequence[SourceUnit] = (),
     return " ".join(sentences), tuple(faults)
 
 
-# --------------------------------------------------------------------------- clusters
-
-
-def cluster_digits(tolerance: tuple[float, float]) -> int:
-    """Significant digits two answers must share to be one answer at the rubric's precision:
-    6 at rtol 1e-6, 4 at float32's 1e-4. Finer than the precision, float noise would split or
-    (for a float32 class rounding alike) group students; coarser, different answers would merge."""
-    return min(max(int(round(-np.log10(max(tolerance[0], 1e-15)))), 3), 12)
-
-
-def _signature(case_check: CaseCheck, digits: int = 6) -> str:
-    if case_check.error is not None:
-        return f"!{case_check.error.kind}:{case_check.error.exception_type}"
-    value = case_check.got
-    array = as_array(value) if not isinstance(value, (int, np.integer)) else None
-    if array is not None:
-        # Rounded to the precision's digits relative to the largest value: two copies of one
-        # wrong formula agree that far even when their operations run in another order or
-        # dtype (1e-17 vs 0, -0 vs 0, float32 vs float64).
-        finite = np.abs(array[np.isfinite(array)])
-        scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        rounded = np.round(array / scale, digits) + 0.0  # + 0.0: -0 is 0
-        rounded = np.where(np.isnan(rounded), np.nan, rounded)  # one NaN, whatever its sign and bits
-        # Hashed as bytes, not written out number by number: 25 million numbers (under the
-        # protocol's caps) took 15 s of the grader's CPU in that Python loop.
-        return f"{array.shape}:{scale:.{digits}g}:" + hashlib.sha256(rounded.tobytes()).hexdigest()
-    return repr(value)
-
-
-def cluster_key(key: ProblemKey, check: ProblemCheck) -> str | None:
-    """A digest of the outputs on class-wide cases (public, stress); None without such cases."""
-    shared = [c for c in check.checks if c.case.tag in ("public", "stress")]
-    if not shared:
-        return None
-    digits = cluster_digits(key.tolerance)
-    text = key.problem_id + "|" + "|".join(f"{c.index}={_signature(c, digits)}" for c in shared)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 # --------------------------------------------------------------------------- entry point
 
 
@@ -291,23 +253,6 @@ def diagnose(key: ProblemKey, check: ProblemCheck, units: Sequence[SourceUnit] =
     if key.kind == "module":
         text, faults = _module_shape_faults(check, text, faults)
     return Diagnosis(explanation=text, faults=faults, cluster_key=cluster_key(key, check))
-
-
-def unfinished(key: ProblemKey, check: ProblemCheck) -> str:
-    """The sentence for an answer that is a template's placeholder (all zeros, the input handed
-    back unchanged) on every answered case, or ""."""
-    answered = [c for c in scored_checks(check) if c.error is None and c.got is not None]
-    if not answered or all(c.passed for c in answered):
-        return ""
-    values = [as_array(c.got) for c in answered]
-    if all(value is not None and value.size and not np.any(value) for value in values):
-        return TEMPLATES["unfinished_zeros"]
-    for name in (parameter.name for parameter in key.parameters):
-        arguments = [c.case.arguments.get(name) for c in answered]
-        if all(isinstance(argument, np.ndarray) and value is not None and value.shape == argument.shape
-               and np.array_equal(value, argument) for argument, value in zip(arguments, values)):
-            return TEMPLATES["unfinished_input"].format(name=name)
-    return ""
 
 
 def _looser_precision(key: ProblemKey) -> tuple[float, float] | None:
