@@ -221,6 +221,8 @@ def make_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conve
 
 def footprint_of(problem: Problem, arguments: Arguments, conventions: Conventions) -> Footprint | None:
     """The case's largest tensor as plain data, or None (arrays; arguments it cannot size)."""
+    if type(problem).footprint is Problem.footprint:
+        return None  # no case of this problem is large (the arrays): not even a call
     try:
         found = problem.footprint(arguments, conventions)
     except (InvalidConfiguration, KeyError, TypeError, ValueError):

@@ -215,13 +215,15 @@ class ConvolutionalNetworkProblem(CountProblem):
         N, L, k, d, F, h, n_out = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]
         blocks = sizes_after_blocks(N, L, k, conventions)  # Python ints: 0.5 µs, not numpy's 100
         side = blocks[-1][1] if blocks else N
-        flat, flat_formula = (d * side * side, f"{d}·{side}²") if L else (3 * N * N, f"3·{N}²")
+        flat, flat_formula = (d * side * side, "{}·{}²·{}") if L else (3 * N * N, "3·{}²·{}")
+        flat_arguments = (d, side) if L else (N,)
         width = h if F else n_out
-        return largest_layer([(3 * k * k * d if L else 0, f"3·{k}²·{d}", "weights of the first convolution"),
-                              (d * d * k * k if L > 1 else 0, f"{d}²·{k}²", "weights of each later convolution"),
-                              (flat * width, f"{flat_formula}·{width}", "weights of the first fully connected layer"),
-                              (h * h if F > 1 else 0, f"{h}²", "weights of each hidden fully connected layer"),
-                              (h * n_out if F else 0, f"{h}·{n_out}", "weights of the output layer")])
+        return largest_layer([(3 * k * k * d if L else 0, "3·{}²·{}", (k, d), "weights of the first convolution"),
+                              (d * d * k * k if L > 1 else 0, "{}²·{}²", (d, k), "weights of each later convolution"),
+                              (flat * width, flat_formula, (*flat_arguments, width),
+                               "weights of the first fully connected layer"),
+                              (h * h if F > 1 else 0, "{}²", (h,), "weights of each hidden fully connected layer"),
+                              (h * n_out if F else 0, "{}·{}", (h, n_out), "weights of the output layer")])
 
 
 PROBLEM = ConvolutionalNetworkProblem()

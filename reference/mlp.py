@@ -130,9 +130,9 @@ class MultilayerPerceptronProblem(CountProblem):
         N, L, h, n = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]
         if L == 0:
             return (3 * N * N * n, f"3·{N}²·{n}", "weights of the input-to-output layer")
-        return largest_layer([(3 * N * N * h, f"3·{N}²·{h}", "weights of the first hidden layer"),
-                              (h * h if L > 1 else 0, f"{h}²", "weights of each hidden-to-hidden layer"),
-                              (h * n, f"{h}·{n}", "weights of the output layer")])
+        return largest_layer([(3 * N * N * h, "3·{}²·{}", (N, h), "weights of the first hidden layer"),
+                              (h * h if L > 1 else 0, "{}²", (h,), "weights of each hidden-to-hidden layer"),
+                              (h * n, "{}·{}", (h, n), "weights of the output layer")])
 
 
 PROBLEM = MultilayerPerceptronProblem()

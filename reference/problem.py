@@ -155,9 +155,11 @@ class Problem(ABC):
 Footprint = tuple[int, str, str]
 
 
-def largest_layer(layers: Sequence[tuple[int, str, str]]) -> Footprint:
-    """The layer with the most values among (values, formula, what) triples."""
-    return max(layers, key=lambda layer: layer[0])
+def largest_layer(layers: Sequence[tuple[int, str, tuple[object, ...], str]]) -> Footprint:
+    """The layer with the most values among (values, formula template, its arguments, what);
+    only the winner's formula is written out (a key sizes every case of every student)."""
+    values, template, arguments, what = max(layers, key=lambda layer: layer[0])  # type: ignore[arg-type, return-value]
+    return values, template.format(*arguments), what
 
 
 class CountProblem(Problem):
