@@ -21,7 +21,7 @@ import numpy as np
 
 from grader.errors import BundleError
 from grader.formulas.settings import default_settings
-from grader.models import Case, CatalogEntry, Limits, ParameterInfo, ProblemKey
+from grader.models import Case, CatalogEntry, Footprint, Limits, ParameterInfo, ProblemKey
 from grader.rubric import LIMIT_MAXIMUMS, CaseCounts, ManualRubric, MisconceptionPolicy, ProblemRubric, Rubric
 
 FORMAT = "grader-public-bundle"
@@ -80,7 +80,8 @@ def decode_value(data: Any) -> Any:
 
 def _encode_case(case: Case) -> dict[str, object]:
     return {"arguments": {name: encode_value(v) for name, v in case.arguments.items()},
-            "tag": case.tag, "varied": case.varied, "base_index": case.base_index}
+            "tag": case.tag, "varied": case.varied, "base_index": case.base_index,
+            "footprint": asdict(case.footprint) if case.footprint else None}
 
 
 def _encode_key(key: ProblemKey) -> dict[str, object]:
@@ -96,7 +97,7 @@ def _encode_key(key: ProblemKey) -> dict[str, object]:
         "combinations": [list(c) for c in key.combinations],
         "variant_outputs": encoded_outputs,
         "catalog": [asdict(entry) for entry in key.catalog],
-        "tolerance": list(key.tolerance),
+        "tolerance": list(key.tolerance), "precision": key.precision,
     }
 
 
@@ -110,13 +111,15 @@ def _decode_key(data: dict[str, Any]) -> ProblemKey:
         parameters=tuple(ParameterInfo(**p) for p in data["parameters"]),
         cases=tuple(Case(problem_id=data["problem_id"],
                          arguments={k: decode_value(v) for k, v in c["arguments"].items()},
-                         tag=c["tag"], varied=c["varied"], base_index=c["base_index"])
+                         tag=c["tag"], varied=c["varied"], base_index=c["base_index"],
+                         footprint=Footprint(**c["footprint"]) if c.get("footprint") else None)
                     for c in data["cases"]),
         expected=tuple(decode_value(v) for v in data["expected"]),
         combinations=tuple(tuple(c) for c in data["combinations"]),
         variant_outputs=outputs,
         catalog=tuple(CatalogEntry(**entry) for entry in data["catalog"]),
         tolerance=(float(data["tolerance"][0]), float(data["tolerance"][1])),
+        precision=str(data.get("precision", "custom")),
     )
 
 
@@ -128,6 +131,7 @@ def _encode_policy(policy: ProblemRubric) -> dict[str, object]:
         "tolerance": list(policy.tolerance), "unexplained_credit": policy.unexplained_credit,
         "error_credit": policy.error_credit, "note_credit": policy.note_credit,
         "near_name_deduction": policy.near_name_deduction, "imported_deduction": policy.imported_deduction,
+        "precision": policy.precision, "resource_credit": policy.resource_credit,
     }
 
 
@@ -138,7 +142,8 @@ def _decode_policy(data: dict[str, Any]) -> ProblemRubric:
         misconceptions={k: MisconceptionPolicy(**v) for k, v in data["misconceptions"].items()},
         tolerance=(float(data["tolerance"][0]), float(data["tolerance"][1])),
         unexplained_credit=float(data["unexplained_credit"]), error_credit=float(data["error_credit"]),
-        note_credit=float(data["note_credit"]),
+        note_credit=float(data["note_credit"]), precision=str(data.get("precision", "custom")),
+        resource_credit=float(data.get("resource_credit", 0.9)),
         # Formula answers are read with the default settings (no closed form travels in a
         # bundle: it would hand students the answer).
         formula=default_settings(data["problem_id"]),

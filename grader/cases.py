@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from grader.models import Case, CaseTag, CatalogEntry, ParameterInfo, ProblemKey, Value, case_identity
+from grader.models import Case, CaseTag, CatalogEntry, Footprint, ParameterInfo, ProblemKey, Value, case_identity
 from grader.rubric import ProblemRubric
 from reference.closed_forms import closed_form
 from reference.problem import Arguments, Conventions, CountProblem, Domain, InvalidConfiguration, Problem
@@ -63,7 +63,8 @@ def probe_cases(problem: Problem, base: Case, base_index: int, conventions: Conv
                 problem.validate(arguments, conventions)  # type: ignore[attr-defined]
         except InvalidConfiguration:
             continue  # a neighbour outside valid input (a feature map shrinking to 0) is no case
-        probes.append(Case(problem.id, arguments, "probe", varied=varied, base_index=base_index))
+        probes.append(Case(problem.id, arguments, "probe", varied=varied, base_index=base_index,
+                           footprint=footprint_of(problem, arguments, conventions)))
     return probes
 
 
@@ -210,11 +211,26 @@ def make_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conve
         catalog=catalog_entries(problem, problem_rubric),
         tolerance=tuple(problem_rubric.tolerance),  # type: ignore[arg-type]
         closed_form=closed_form(problem.id, conventions),
+        precision=problem_rubric.precision,
     )
 
 
-def _tagged(problem: Problem, arguments: Iterable[Arguments], tag: CaseTag) -> list[Case]:
-    return [Case(problem.id, values, tag) for values in arguments]
+def footprint_of(problem: Problem, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+    """The case's largest tensor as plain data, or None (arrays; arguments it cannot size)."""
+    if type(problem).footprint is Problem.footprint:
+        return None  # no case of this problem is large (the arrays): not even a call
+    try:
+        found = problem.footprint(arguments, conventions)
+    except (InvalidConfiguration, KeyError, TypeError, ValueError):
+        return None
+    return Footprint(*found) if found is not None else None
+
+
+def _tagged(problem: Problem, arguments: Iterable[Arguments], tag: CaseTag,
+            conventions: Conventions | None = None) -> list[Case]:
+    return [Case(problem.id, values, tag,
+                 footprint=footprint_of(problem, values, conventions) if conventions is not None else None)
+            for values in arguments]
 
 
 def _with_probes(problem: Problem, cases: list[Case], base_index: int | None,
@@ -237,22 +253,22 @@ def build_key(problem: Problem, problem_rubric: ProblemRubric, conventions: Conv
     counts = problem_rubric.cases
     shared_cases: list[Case] = []
     if "public" in tags:
-        shared_cases += _tagged(problem, problem.public_cases(conventions)[:counts.public], "public")
+        shared_cases += _tagged(problem, problem.public_cases(conventions)[:counts.public], "public", conventions)
     if "stress" in tags and counts.stress:
-        shared_cases += _tagged(problem, problem.stress_cases(conventions), "stress")
+        shared_cases += _tagged(problem, problem.stress_cases(conventions), "stress", conventions)
     hidden: list[Case] = []
     if "hidden" in tags and counts.hidden > 0:
         domain = effective_domain(problem, problem_rubric.domain)
         drawn = draw_hidden(problem, domain, conventions, counts.hidden,
                             derive_seed(seed, student_id, problem.id))
-        hidden = _tagged(problem, drawn, "hidden")
+        hidden = _tagged(problem, drawn, "hidden", conventions)
     # Class-wide cases first so array variants on them come from the cache; probes last.
     cases = shared_cases + hidden
     base_index = len(shared_cases) if hidden else (0 if cases else None)
     cases = _with_probes(problem, cases, base_index, conventions)
     if speculative_shrink and hidden:
         first = len(shared_cases)
-        cases += [Case(problem.id, candidate.arguments, "shrink", base_index=first)
+        cases += [Case(problem.id, candidate.arguments, "shrink", base_index=first, footprint=candidate.footprint)
                   for candidate in shrink_ladder(problem, cases[first], problem_rubric.domain, conventions)]
     return make_key(problem, problem_rubric, conventions, cases, shared=len(shared_cases))
 
@@ -268,8 +284,8 @@ def shrink_candidates(problem: Problem, case: Case, domain: Domain | None,
     """Smaller valid cases than `case` (most aggressive first), tagged "shrink"; no sandbox here."""
     candidates = problem.simpler(case.arguments, effective_domain(problem, domain), conventions)
     size = problem.size(case.arguments)
-    return [Case(problem.id, arguments, "shrink") for arguments in candidates
-            if problem.size(arguments) < size]
+    # No footprint: shrink candidates are smaller than a case that already ran.
+    return [Case(problem.id, arguments, "shrink") for arguments in candidates if problem.size(arguments) < size]
 
 
 def shrink_ladder(problem: Problem, case: Case, domain: Domain | None, conventions: Conventions,

@@ -6,12 +6,15 @@ ints, floats or float64 arrays, so an `__eq__` that always says True never reach
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from grader.models import (CallResult, Case, CaseCheck, ExecutionError, ProblemCheck,
-                           ProblemKey, ProblemOutcome, Value)
+from grader.models import (UNSCORED_TAGS, CallResult, Case, CaseCheck, ExecutionError,
+                           ProblemCheck, ProblemKey, ProblemOutcome, Value)
+from grader.precision import PRECISIONS, arrays_agree
 
 #: Every note a check can attach, in one place (scoring applies `note_credit` to these).
 NOTES = {
@@ -26,6 +29,9 @@ NOTES = {
     "mutated": "changed its input array in place",
     "output_shape": "the module's output has shape {got}; expected {expected}",
     "not_a_module_report": "no parameter count and output shape came back for the module",
+    "float32_accepted": "agrees with the reference to float32 precision (differences up to {difference:.2g}; "
+                        "float64 arithmetic agrees to about 1e-15), which this rubric accepts "
+                        "(precision = \"{precision}\", rtol {rtol:g}, atol {atol:g})",
 }
 
 #: The counts a key can hold (int64): a returned count outside them is no count.
@@ -88,25 +94,6 @@ def as_array(value: Value) -> np.ndarray | None:
     return None
 
 
-def arrays_agree(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
-    """Same shape, close where both are finite, and the same non-finite value elsewhere.
-
-    A NaN is wrong unless the reference (or the variant compared with) has a NaN there too,
-    which is how `naive-exp-overflow` is recognised on [1, 3.5, 757, -5].
-    """
-    if got.shape != expected.shape:
-        return False
-    with np.errstate(invalid="ignore", over="ignore"):
-        close = np.abs(got - expected) <= atol + rtol * np.abs(expected)
-        if close.all() and np.isfinite(expected).all():
-            # The common case, in 6 array operations instead of 16: within tolerance of a
-            # finite reference, an answer cannot be NaN or infinite.
-            return True
-        both_finite = np.isfinite(got) & np.isfinite(expected)
-    same_nonfinite = (np.isnan(got) & np.isnan(expected)) | (np.isinf(expected) & (got == expected))
-    return bool(np.all((both_finite & close) | same_nonfinite))
-
-
 def check_count(expected: int, value: Value) -> tuple[bool, str]:
     count, note = as_count(value)
     return count is not None and count == int(expected), note
@@ -152,6 +139,105 @@ def check_case(key: ProblemKey, index: int, case: Case, expected: Value,
     if passed and result.mutated_input:
         note = "; ".join(filter(None, (note, NOTES["mutated"])))
     return CaseCheck(index, case, expected, result.value, passed, note=note)
+
+
+def agreement(checks: list[CaseCheck], tolerance: tuple[float, float]) -> tuple[bool, float]:
+    """Whether every answered array case agrees with its expected value at `tolerance`, and the
+    largest absolute difference where both are finite (one comparison over all cases at once)."""
+    pairs = [(as_array(c.got), np.asarray(c.expected, dtype=np.float64)) for c in checks if c.error is None]
+    if not pairs or any(got is None or got.shape != expected.shape for got, expected in pairs):
+        return False, float("inf")
+    got = np.concatenate([got.ravel() for got, _ in pairs])  # type: ignore[union-attr]
+    expected = np.concatenate([expected.ravel() for _, expected in pairs])
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(got) & np.isfinite(expected)
+        difference = float(np.max(np.abs(got[finite] - expected[finite]), initial=0.0))
+    return arrays_agree(got, expected, *tolerance), difference
+
+
+def precision_note(key: ProblemKey, check: ProblemCheck) -> str:
+    """For a right array answer that float64 arithmetic would have beaten: the note that the
+    rubric's looser precision accepted it (a float32 torch softmax), so nobody wonders."""
+    strict = PRECISIONS["float64"]
+    if key.kind != "array" or (key.tolerance[0] <= strict[0] and key.tolerance[1] <= strict[1]):
+        return ""
+    scored = [c for c in check.checks if c.case.tag not in UNSCORED_TAGS]
+    strictly, difference = agreement(scored, strict)
+    if strictly or difference == float("inf"):
+        return ""
+    return NOTES["float32_accepted"].format(difference=difference, precision=key.precision,
+                                            rtol=key.tolerance[0], atol=key.tolerance[1])
+
+
+#: An allocation failure that reached the student's code as an ordinary exception, in the words
+#: of torch ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 2466250752
+#: bytes"), CUDA ("CUDA out of memory") or C++ ("std::bad_alloc").
+ALLOCATION_FAILURE = re.compile(r"can't allocate memory|cannot allocate memory|out of memory|bad_alloc|"
+                                r"unable to allocate", re.IGNORECASE)
+
+
+def resource_kind(error: ExecutionError | None) -> str | None:
+    """"memory" or "timeout" when `error` is a resource limit, not a fault of the formula."""
+    if error is None:
+        return None
+    if error.kind in ("memory", "timeout"):
+        return error.kind
+    if error.kind == "exception" and ALLOCATION_FAILURE.search(error.message):
+        return "memory"
+    return None
+
+
+@dataclass(frozen=True)
+class ResourceStop:
+    """A problem right on every case it finished, stopped by memory or time on its most
+    expensive case(s): what scoring grades as a resource limit, not a wrong answer."""
+
+    kind: str  # "memory" or "timeout"
+    stopped: tuple[CaseCheck, ...]  # the scored cases the limit stopped
+    unrun: int  # scored cases never started: the stopped process took them with it
+
+
+def resource_stop(check: ProblemCheck, outcome: ProblemOutcome) -> ResourceStop | None:
+    """The resource story of a problem, or None when any finished case is wrong, when nothing
+    finished, or when a stopped case is cheaper than one that finished (then the size of the
+    case cannot be what stopped it: a MemoryError on a small case is a bug)."""
+    killed = outcome.error if resource_kind(outcome.error) else None
+    finished: list[CaseCheck] = []
+    stopped: list[CaseCheck] = []
+    unrun, stopped_here = 0, False
+    for case_check in check.checks:
+        unscored = case_check.case.tag in UNSCORED_TAGS
+        if killed is not None and case_check.error == killed:
+            # The sandbox fills a stopped problem's remaining cases with its error: the first
+            # is the case it was stopped on, the others never started.
+            if not stopped_here:
+                stopped.append(case_check)
+                stopped_here = True
+            elif not unscored:
+                unrun += 1
+            continue
+        if unscored:
+            continue
+        if case_check.passed:
+            finished.append(case_check)
+        elif resource_kind(case_check.error):
+            stopped.append(case_check)
+        else:
+            return None
+    scored_stops = tuple(c for c in stopped if c.case.tag not in UNSCORED_TAGS)
+    if not finished or not stopped or not _costlier(scored_stops, finished):
+        return None
+    kind = resource_kind(stopped[0].error) or "memory"
+    return ResourceStop(kind, scored_stops, unrun)
+
+
+def _costlier(stopped: Sequence[CaseCheck], finished: Sequence[CaseCheck]) -> bool:
+    """Whether every stopped case is at least as large as every finished one (by the size of
+    its largest tensor; stress cases, the large ones by design, where a case has no size)."""
+    if any(c.case.footprint is None for c in (*stopped, *finished)):
+        return all(c.case.tag == "stress" for c in stopped)
+    largest_finished = max(c.case.footprint.values for c in finished)  # type: ignore[union-attr]
+    return all(c.case.footprint.values >= largest_finished for c in stopped)  # type: ignore[union-attr]
 
 
 def check(key: ProblemKey, outcome: ProblemOutcome) -> ProblemCheck:

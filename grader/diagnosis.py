@@ -9,20 +9,24 @@ tells.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from grader.array_faults import array_faults, explain_arrays, match_arrays
-from grader.checking import RETURNED_NONE, as_array, as_count
-from grader.diagnosis_templates import TEMPLATES, describe_arguments, scored_checks
-from grader.models import CaseCheck, Diagnosis, ExecutionError, ProblemCheck, ProblemKey
+from grader.checking import RETURNED_NONE, agreement, as_count, resource_kind
+from grader.clusters import cluster_digits, cluster_key
+from grader.diagnosis_templates import TEMPLATES, describe_arguments, describe_stop, scored_checks
+from grader.function_source import returns_none_story
+from grader.models import (CaseCheck, Diagnosis, ExecutionError, ParameterInfo, ProblemCheck,
+                           ProblemKey, SourceUnit)
+from grader.near_misses import finite_match, near_miss, unfinished
+from grader.precision import PRECISIONS
 
 # Array matching and structural faults live in `grader/array_faults.py`, the sentence
 # templates in `grader/diagnosis_templates.py`; both are re-exported so `diagnosis.X` keeps working.
 __all__ = [
-    "TEMPLATES", "array_faults", "cluster_key", "describe_arguments", "diagnose", "explain_arrays",
+    "TEMPLATES", "array_faults", "cluster_digits", "cluster_key", "describe_arguments", "diagnose", "explain_arrays",
     "explain_counts", "explain_errors", "match_arrays", "match_counts",
 ]
 
@@ -89,10 +93,9 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
         if reference_change == student_change:
             continue
         name = probe.case.varied or "?"
-        info = meaning.get(name)
-        one_more = info.one_more if info else f"increasing {name} by one"
+        change = _describe_change(meaning.get(name), name, key.cases[base].arguments, probe.case.arguments)
         sentence = TEMPLATES["sensitivity"].format(
-            one_more=one_more[:1].upper() + one_more[1:],
+            one_more=change[:1].upper() + change[1:],
             reference_change=_change(reference_change, third_person=False),
             student_change=_change(student_change, third_person=True),
             base=describe_arguments(key.cases[base].arguments))
@@ -113,6 +116,17 @@ def explain_counts(key: ProblemKey, check: ProblemCheck) -> tuple[str, tuple[str
     return " ".join(sentences), faults
 
 
+def _describe_change(info: ParameterInfo | None, name: str, base: Mapping[str, object],
+                     probe: Mapping[str, object]) -> str:
+    """"adding one output node" for a step of one; "changing k (kernel side) from 3 to 5" for
+    the larger steps a domain needs (an odd k under "same" padding)."""
+    before, after = base.get(name), probe.get(name)
+    if isinstance(before, (int, np.integer)) and isinstance(after, (int, np.integer)) and after - before != 1:
+        what = f"{name} ({info.meaning})" if info else name
+        return f"changing {what} from {before} to {after}"
+    return info.one_more if info else f"increasing {name} by one"
+
+
 # --------------------------------------------------------------------------- crashes
 
 
@@ -122,7 +136,8 @@ def _is_batch_assumption(error: ExecutionError) -> bool:
         error.exception_type == "IndexError" and "too many indices" in error.message)
 
 
-def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
+def explain_errors(check: ProblemCheck, units: Sequence[SourceUnit] = (),
+                   function: str | None = None) -> tuple[str, tuple[str, ...]]:
     """The story failed calls tell: a missing `return`, a batch assumption, an exception."""
     scored = scored_checks(check)
     failed = [c for c in scored if c.error is not None]
@@ -131,7 +146,9 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
     sentences: list[str] = []
     faults: list[str] = []
     if any(c.error == RETURNED_NONE for c in failed):
-        sentences.append(TEMPLATES["returns_none"])
+        # "a return is missing" only where the source has none: a variable still None, or a
+        # template's `pass`, is another mistake (the source is parsed only on this path).
+        sentences.append(returns_none_story(units, function) if units else TEMPLATES["returns_none_neutral"])
         faults.append("returns-none")
     batch = next((c for c in failed if _is_batch_assumption(c.error)), None)  # type: ignore[arg-type]
     vector = next((name for name, value in batch.case.arguments.items()
@@ -146,6 +163,15 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
               and not (batch_told and _is_batch_assumption(c.error))]  # type: ignore[arg-type]
     if others:
         first: ExecutionError = others[0].error  # type: ignore[assignment]
+        resource = resource_kind(first)
+        if resource is not None:
+            # The case's size, never the allocator's "can't allocate memory: ... bytes".
+            stops = [c for c in others if resource_kind(c.error)]
+            text = describe_stop(stops[0], resource)
+            sentences.append(text[:1].upper() + text[1:] + ".")
+            others = [c for c in others if not resource_kind(c.error)]
+    if others:
+        first = others[0].error  # type: ignore[assignment]
         if first.kind == "exception":
             sentences.append(TEMPLATES["exception"].format(
                 exception_type=first.exception_type or "an exception", count=len(others),
@@ -156,54 +182,60 @@ def explain_errors(check: ProblemCheck) -> tuple[str, tuple[str, ...]]:
     return " ".join(sentences), tuple(faults)
 
 
-# --------------------------------------------------------------------------- clusters
-
-
-def _signature(case_check: CaseCheck) -> str:
-    if case_check.error is not None:
-        return f"!{case_check.error.kind}:{case_check.error.exception_type}"
-    value = case_check.got
-    array = as_array(value) if not isinstance(value, (int, np.integer)) else None
-    if array is not None:
-        # Rounded to 6 digits relative to the largest value: two copies of one wrong formula
-        # agree that far even when their operations run in another order (1e-17 vs 0, -0 vs 0).
-        finite = np.abs(array[np.isfinite(array)])
-        scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-        rounded = np.round(array / scale, 6) + 0.0  # + 0.0: -0 is 0
-        rounded = np.where(np.isnan(rounded), np.nan, rounded)  # one NaN, whatever its sign and bits
-        # Hashed as bytes, not written out number by number: 25 million numbers (under the
-        # protocol's caps) took 15 s of the grader's CPU in that Python loop.
-        return f"{array.shape}:{scale:.6g}:" + hashlib.sha256(rounded.tobytes()).hexdigest()
-    return repr(value)
-
-
-def cluster_key(key: ProblemKey, check: ProblemCheck) -> str | None:
-    """A digest of the outputs on class-wide cases (public, stress); None without such cases."""
-    shared = [c for c in check.checks if c.case.tag in ("public", "stress")]
-    if not shared:
-        return None
-    text = key.problem_id + "|" + "|".join(f"{c.index}={_signature(c)}" for c in shared)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 # --------------------------------------------------------------------------- entry point
 
 
-def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
-    """Why this problem's answer is wrong; an empty `Diagnosis` when every scored case passes."""
+def diagnose(key: ProblemKey, check: ProblemCheck, units: Sequence[SourceUnit] = (),
+             function: str | None = None) -> Diagnosis:
+    """Why this problem's answer is wrong; an empty `Diagnosis` when every scored case passes.
+
+    `units` and `function` (the submission's code and the name found) let a None return be
+    explained from the function's source; without them the words stay neutral."""
     if all(c.passed for c in scored_checks(check)):
         return Diagnosis()
-    error_text, error_faults = explain_errors(check)
+    error_text, error_faults = explain_errors(check, units, function)
     if not any(c.error is None and c.got is not None for c in scored_checks(check)):
         # Nothing came back to reason about (every call crashed or returned garbage): the
         # errors are the whole story, and "answers" that are all errors are no cluster.
         return Diagnosis(explanation=error_text, faults=error_faults)
+    placeholder = unfinished(key, check)
+    if placeholder:
+        # A template's zeros or its input handed back: the same "answer" in every unfinished
+        # submission, which is no evidence of copying, so no cluster.
+        return Diagnosis(explanation=" ".join(filter(None, (error_text, placeholder))),
+                         faults=error_faults + ("unfinished",))
     if key.kind == "array":
         combination = match_arrays(key, check)
+        loose = _looser_precision(key)
+        if combination is None and loose is not None:
+            # A float32 answer under a float64 rubric: right (or a named mistake) at float32.
+            answered = [c for c in scored_checks(check) if c.error is None]
+            agrees, difference = agreement(answered, loose)
+            combination = () if agrees else match_arrays(key, check, loose)
+            if combination is not None:
+                text = TEMPLATES["precision"].format(difference=difference if agrees else _difference(key, check, combination),
+                                                     precision=key.precision, rtol=key.tolerance[0],
+                                                     atol=key.tolerance[1])
+                return Diagnosis(misconceptions=combination, faults=error_faults + ("precision",),
+                                 explanation=" ".join(filter(None, (error_text, text))))
     else:
         combination = match_counts(key, check)
     if combination:
         return Diagnosis(misconceptions=combination, explanation=error_text, faults=error_faults)
+    if combination is None and key.kind == "array":
+        carried = finite_match(key, check)
+        if carried is not None:
+            # A catalogued formula wherever finite, non-finite where it overflows: named, and
+            # the NaN explained by its own cause (never "subtract max(z)" for a sigmoid).
+            text, faults = explain_arrays(key, check, elsewhere_right=False, only=("non-finite",))
+            return Diagnosis(misconceptions=carried, explanation=" ".join(filter(None, (error_text, text))),
+                             faults=error_faults + faults)
+        near = near_miss(key, check)
+        if near is not None:
+            named, fault, sentence = near
+            # Right (or a catalogued mistake) in another structure: named, so no cluster.
+            return Diagnosis(misconceptions=named, explanation=" ".join(filter(None, (error_text, sentence))),
+                             faults=error_faults + ("shape", fault))
     if combination is None:  # answered wrong, and no combination reproduces it
         explain = explain_arrays if key.kind == "array" else explain_counts
         text, faults = explain(key, check)
@@ -221,6 +253,19 @@ def diagnose(key: ProblemKey, check: ProblemCheck) -> Diagnosis:
     if key.kind == "module":
         text, faults = _module_shape_faults(check, text, faults)
     return Diagnosis(explanation=text, faults=faults, cluster_key=cluster_key(key, check))
+
+
+def _looser_precision(key: ProblemKey) -> tuple[float, float] | None:
+    """float32's tolerance when the rubric asks for more, else None."""
+    loose = PRECISIONS["float32"]
+    return loose if key.tolerance[0] < loose[0] or key.tolerance[1] < loose[1] else None
+
+
+def _difference(key: ProblemKey, check: ProblemCheck, combination: tuple[str, ...]) -> float:
+    """The largest difference between the answers and the variant they reproduce."""
+    row = key.variant_outputs[key.combinations.index(combination)]  # type: ignore[index]
+    variant = [CaseCheck(c.index, c.case, row[c.index], c.got, False) for c in scored_checks(check) if c.error is None]
+    return agreement(variant, (0.0, 0.0))[1]
 
 
 def _module_shape_faults(check: ProblemCheck, text: str, faults: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:

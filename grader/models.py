@@ -12,6 +12,8 @@ from typing import Literal, Mapping, Union
 
 import numpy as np
 
+from grader.precision import DEFAULT_PRECISION, PRECISIONS
+
 #: What a failed execution was, as results.json and the reports name it (DESIGN.md).
 ErrorKind = Literal[
     "timeout", "memory", "crash", "exit", "exception", "syntax", "invalid-output", "unreadable"
@@ -82,6 +84,18 @@ class Case:
     #: "shrink": the index of the case it simplifies.
     varied: str | None = None
     base_index: int | None = None
+    #: What the case makes a direct implementation build (counts: the largest layer's weights),
+    #: so a case stopped by memory or time is explained by its size, not by an allocator's words.
+    footprint: Footprint | None = None
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The largest tensor a case makes a direct implementation (building the layers) hold."""
+
+    values: int  # numbers in that tensor: 616,562,688 for the first layer at N = 224, h = 4096
+    formula: str  # how they are counted, in the problem's symbols: "3·224²·4096"
+    what: str  # what they are: "weights of the first fully connected layer"
 
 def case_identity(arguments: Arguments) -> tuple[object, ...]:
     """A hashable identity of a case's arguments: duplicate draws are recognised by it, and a
@@ -134,7 +148,9 @@ class ProblemKey:
     combinations: tuple[tuple[str, ...], ...]
     variant_outputs: object
     catalog: tuple[CatalogEntry, ...]
-    tolerance: tuple[float, float] = (1e-6, 1e-9)
+    tolerance: tuple[float, float] = PRECISIONS[DEFAULT_PRECISION]
+    #: The rubric's name for `tolerance` ("float32", "float64"), or "custom" for explicit numbers.
+    precision: str = DEFAULT_PRECISION
     #: The answer as a formula (reference/closed_forms.py), for symbolic evidence; "" when none.
     closed_form: str = ""
 

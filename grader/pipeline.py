@@ -52,6 +52,24 @@ def resolve_device(device: str) -> str:
     return "cuda" if available else "cpu"
 
 
+def run_order(key: ProblemKey) -> list[int]:
+    """The key's cases in the order they run: smallest footprint first, so a memory or time
+    limit hit on the largest case (N = 224, h = 4096) stops no case that would have finished."""
+    sizes = [case.footprint.values if case.footprint is not None else 0 for case in key.cases]
+    return sorted(range(len(sizes)), key=sizes.__getitem__)
+
+
+def in_key_order(key: ProblemKey, outcome: ProblemOutcome) -> ProblemOutcome:
+    """An outcome whose results came back in `run_order`, put back in the key's order."""
+    order = run_order(key)
+    if len(outcome.results) != len(order) or order == sorted(order):
+        return outcome
+    results = [outcome.results[0]] * len(order)
+    for position, index in enumerate(order):
+        results[index] = outcome.results[position]
+    return replace(outcome, results=tuple(results))
+
+
 def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
     """What the sandbox must call: each problem's function (or an alias) on each of its cases."""
     return [
@@ -59,7 +77,7 @@ def call_plans(keys: Sequence[ProblemKey], device: str) -> list[CallPlan]:
             problem_id=key.problem_id,
             names=(key.function, *key.aliases),
             parameters=tuple(parameter.name for parameter in key.parameters),
-            cases=tuple(case.arguments for case in key.cases),
+            cases=tuple(key.cases[index].arguments for index in run_order(key)),
             call="torch-module" if key.kind == "module" else "function",
             # Only a student's network runs on the GPU: a CUDA child gets no address-space limit
             # and a wider Landlock view (/proc, /sys, device nodes), so plain functions never
@@ -117,7 +135,7 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
         # even looked for, so every problem is that error, not "missing".
         result = unreadable_result(submission, policies, keys, manual, report.load_error)
         return replace(result, stdout=report.stdout, stderr=report.stderr, isolation=report.isolation)
-    outcomes = [report.outcomes[key.problem_id] for key in keys]
+    outcomes = [in_key_order(key, report.outcomes[key.problem_id]) for key in keys]
     # Second source of answers: formulas in the write-up, where no code answered (or the
     # rubric prefers the formula). Each replaces the code's outcome and is graded alike.
     formula_keys = {key.problem_id: formulas.formula_key(key) for policy, key, outcome in zip(policies, keys, outcomes)
@@ -128,7 +146,8 @@ def grade_keys(sandbox: Sandbox, submission: Submission, policies: Sequence[Prob
     outcomes = [written[key.problem_id].outcome or outcome if key.problem_id in written else outcome
                 for key, outcome in zip(keys, outcomes)]
     checks = [checking.check(key, outcome) for key, outcome in zip(keys, outcomes)]
-    findings = [diagnosis.diagnose(key, check) for key, check in zip(keys, checks)]
+    findings = [diagnosis.diagnose(key, check, submission.units, outcome.function_used)
+                for key, check, outcome in zip(keys, checks, outcomes)]
     wrong = [(key, check) for key, check, outcome in zip(keys, checks, outcomes)
              if outcome.error is None and check.passed < check.total and key.problem_id not in written]
     shrunk = shrink(wrong) if shrink is not None and wrong else {}

@@ -24,6 +24,7 @@ from grader.errors import RubricError, did_you_mean
 from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
 from grader.lateness import LatePolicy, read_policy
 from grader.models import Limits
+from grader.precision import DEFAULT_PRECISION, PRECISIONS, arrays_agree
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 
 if TYPE_CHECKING:
@@ -58,7 +59,9 @@ class ProblemRubric:
     domain: Domain
     cases: CaseCounts
     misconceptions: Mapping[str, MisconceptionPolicy]
-    tolerance: tuple[float, float] = (1e-6, 1e-9)  # (rtol, atol), arrays only
+    tolerance: tuple[float, float] = PRECISIONS[DEFAULT_PRECISION]  # (rtol, atol), arrays only
+    #: The name of `tolerance`: "float32", "float64", or "custom" (explicit numbers).
+    precision: str = DEFAULT_PRECISION
     #: Fraction of the points for a wrong answer that matches no catalog entry, scaled by the
     #: fraction of cases passed.
     unexplained_credit: float = 0.0
@@ -74,6 +77,9 @@ class ProblemRubric:
     #: Fraction of the points taken off a function the student imported rather than wrote
     #: (`from scipy.special import softmax`); 1.0: an imported implementation earns nothing.
     imported_deduction: float = 0.0
+    #: Fraction of the points for an answer right on every case it finished when memory or
+    #: time stopped it on its most expensive case(s): a resource limit, not a wrong answer.
+    resource_credit: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,24 @@ def _misconceptions(table: RubricTable, problem: Any, conventions: Conventions,
 DEGENERATE_PARAMETERS = frozenset({"L", "F"})
 
 
-def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> ProblemRubric | None:
+def _tolerance(table: RubricTable, problem: Any, default_precision: str) -> tuple[tuple[float, float], str]:
+    """(rtol, atol) and its name: explicit `tolerance`, else `precision`, else the rubric's."""
+    if problem.kind != "array":
+        if "precision" in table.data:
+            raise table.fail("precision", "counts are compared exactly; precision applies to array problems "
+                             "(p3a, p3b, p3c)", hint="remove the key")
+        return PRECISIONS[default_precision], default_precision
+    if "tolerance" in table.data and "precision" in table.data:
+        raise table.fail("tolerance", "give either precision or tolerance, not both",
+                         hint='precision = "float32" means tolerance = ' + str(list(PRECISIONS["float32"])))
+    if "tolerance" in table.data:
+        return number_pair(table, "tolerance", PRECISIONS[default_precision], ordered=False), "custom"
+    precision = table.choice("precision", default_precision, tuple(PRECISIONS))
+    return PRECISIONS[precision], precision
+
+
+def _problem(table: RubricTable, problem: Any, conventions: Conventions,
+             default_precision: str = DEFAULT_PRECISION) -> ProblemRubric | None:
     """One [problems.<id>] table; None when `enabled = false`."""
     enabled = table.get("enabled", bool, True)
     domain_table = table.table("domain")
@@ -193,6 +216,7 @@ def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> Prob
                        stress=cases_table.get("stress", bool, True))
     cases_table.finish()
     default_deduction = table.number("default_deduction", 0.25, 0.0, 1.0)
+    tolerance, precision = _tolerance(table, problem, default_precision)
     rubric = ProblemRubric(
         problem_id=problem.id,
         points=table.number("points", MISSING, 0.0),
@@ -201,13 +225,15 @@ def _problem(table: RubricTable, problem: Any, conventions: Conventions) -> Prob
         domain=domain,
         cases=cases,
         misconceptions=_misconceptions(table.table("misconceptions"), problem, conventions, default_deduction),
-        tolerance=number_pair(table, "tolerance", problem.tolerance, ordered=False),
+        tolerance=tolerance,
+        precision=precision,
         unexplained_credit=table.number("unexplained_credit", 0.0, 0.0, 1.0),
         error_credit=table.number("error_credit", 0.0, 0.0, 1.0),
         note_credit=table.number("note_credit", 1.0, 0.0, 1.0),
         formula=_formula(table, problem.id),
         near_name_deduction=table.number("near_name_deduction", 0.0, 0.0, 1.0),
         imported_deduction=table.number("imported_deduction", 0.0, 0.0, 1.0),
+        resource_credit=table.number("resource_credit", 0.9, 0.0, 1.0),
     )
     if not rubric.function.isidentifier():
         raise table.fail("function", f"{rubric.function!r} is not a Python function name")
@@ -281,6 +307,24 @@ def largest_count(problem: object, domain: Domain, conventions: Conventions) -> 
     return int(np.max(np.abs(problem.count(arguments, flags, conventions))))
 
 
+def _check_distinguishable(path: Path, key: str, reference: Any, problem: ProblemRubric,
+                           conventions: Conventions) -> None:
+    """A tolerance so loose that a catalogued mistake passes for the reference on every
+    class-wide case would grade that mistake as right: refused, naming the mistake."""
+    if reference.kind != "array":
+        return
+    cases = [*reference.public_cases(conventions), *reference.stress_cases(conventions)]
+    table = reference.variant_table(cases, conventions)
+    rtol, atol = problem.tolerance
+    right = table.outputs[0]
+    for combination, row in zip(table.combinations[1:], table.outputs[1:]):
+        if all(arrays_agree(np.asarray(got), np.asarray(expected), rtol, atol) for got, expected in zip(row, right)):
+            raise RubricError(path, f"{key}.{'tolerance' if problem.precision == 'custom' else 'precision'}",
+                              f"at rtol {rtol:g}, atol {atol:g} the mistake {' + '.join(combination)} gives the "
+                              "reference's answer on every public and stress case, so it would be graded right",
+                              hint=f"use a tighter tolerance; precision = \"float32\" is {list(PRECISIONS['float32'])}")
+
+
 def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequence[ManualRubric],
                   conventions: Conventions) -> None:
     """What no single table shows: cases to check, names each problem owns, drawable domains."""
@@ -300,8 +344,9 @@ def _check_across(path: Path, problems: Sequence[ProblemRubric], manual: Sequenc
                 raise RubricError(path, f"{key}.function", f"{name!r} is also a name of {owner[name]}: one "
                                   "function would be graded as both", hint="give each problem names of its own")
             owner[name] = problem.problem_id
+        reference = PROBLEMS[problem.problem_id]
+        _check_distinguishable(path, key, reference, problem, conventions)
         if cases.hidden:
-            reference = PROBLEMS[problem.problem_id]
             domain = {**reference.default_domain, **problem.domain}
             try:
                 reference.draw(np.random.default_rng(0), domain, conventions)
@@ -374,6 +419,7 @@ def load_rubric(path: Path | str) -> Rubric:
             return fallback
 
     conventions = attempt(lambda: _conventions(top.table("conventions")), Conventions())
+    precision = attempt(lambda: top.choice("precision", DEFAULT_PRECISION, tuple(PRECISIONS)), DEFAULT_PRECISION)
     problems_table = top.table("problems", required=True)
     problems = []
     for problem_id in problems_table.data:
@@ -382,7 +428,8 @@ def load_rubric(path: Path | str) -> Rubric:
             mistakes.append(problems_table.fail(problem_id, "unknown problem", hint=did_you_mean(
                 problem_id, PROBLEMS) or "known problems: " + ", ".join(PROBLEMS)))
             continue
-        problem = attempt(lambda: _problem(problems_table.table(problem_id), PROBLEMS[problem_id], conventions), None)
+        problem = attempt(lambda: _problem(problems_table.table(problem_id), PROBLEMS[problem_id], conventions,
+                                           precision), None)
         if problem is not None:
             problems.append(problem)
     manual_table = top.table("manual")
@@ -431,7 +478,9 @@ def validate_rubric(path: Path | str) -> list[str]:
         inactive = [entry.id for entry in catalog if not entry.applies(conventions)]
         lines.append(f"  {problem.problem_id:<9} {problem.points:g} points, {problem.function}() "
                      f"(+{len(problem.aliases)} aliases), {problem.cases.public} public + {problem.cases.hidden} "
-                     f"hidden cases{' + stress' if problem.cases.stress else ''}, {len(problem.misconceptions)} "
+                     f"hidden cases{' + stress' if problem.cases.stress else ''}, "
+                     + (f"{problem.precision} precision (rtol {problem.tolerance[0]:g}, atol {problem.tolerance[1]:g}), "
+                        if PROBLEMS[problem.problem_id].kind == "array" else "") + f"{len(problem.misconceptions)} "
                      f"misconceptions" + (f" ({', '.join(inactive)} inactive under these conventions)" if inactive else ""))
     for item in rubric.manual:
         lines.append(f"  {item.item_id:<9} {item.points:g} points, graded by a person: {item.title}")

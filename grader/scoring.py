@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.checking import digit_count
+from grader.checking import ResourceStop, digit_count, precision_note, resource_kind, resource_stop
+from grader.diagnosis_templates import TEMPLATES, describe_stop
 from grader.errors import RubricError, UsageError
 from grader.models import (Case, CaseCheck, Diagnosis, ExecutionError, FailingCase, ManualItem,
                            ProblemCheck, ProblemKey, ProblemOutcome, Status, UNSCORED_TAGS, Value, Verdict)
@@ -98,6 +99,11 @@ def shown(value: object) -> object:
 def _got(case_check: CaseCheck) -> object:
     """What the student gave back, for a report: the value, or the failure in words."""
     error = case_check.error
+    kind = resource_kind(error)
+    if kind is not None:
+        # The case's size, not "RuntimeError: DefaultCPUAllocator: can't allocate memory".
+        text = describe_stop(case_check, kind)
+        return text[:1].upper() + text[1:]
     if error is not None:
         return error.described
     return shown(case_check.got)
@@ -149,6 +155,9 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
         # Not found: no error record (nothing failed to run), the sandbox's words explain.
         explanation = outcome.error.message if outcome.error is not None else ""
         return Verdict(status="missing", score=0.0, explanation=explanation, **common)  # type: ignore[arg-type]
+    stop = resource_stop(check, outcome)
+    if stop is not None:
+        return _resource_verdict(problem_rubric, key, check, stop, outcome, notes, common, student, bundle)
     problem_error = outcome.error or _every_case_failed(scored)
     if problem_error is not None:
         return Verdict(status="error", score=points * problem_rubric.error_credit, error=problem_error,
@@ -157,7 +166,10 @@ def score(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, d
     if passed == total:
         check_notes = tuple(dict.fromkeys(c.note for c in scored if c.note))
         credit = problem_rubric.note_credit if check_notes else 1.0
-        return Verdict(status="correct", score=points * credit, notes=check_notes + notes, **common)  # type: ignore[arg-type]
+        # The precision note costs nothing: the rubric's precision accepted the answer.
+        accepted = tuple(filter(None, (precision_note(key, check),)))
+        return Verdict(status="correct", score=points * credit, notes=check_notes + accepted + notes,
+                       **common)  # type: ignore[arg-type]
     failing = failing_cases(key, check, student, shrunk, bundle)
     if diagnosis.misconceptions:
         deductions = sum(_deduction(problem_rubric, identifier) for identifier in diagnosis.misconceptions)
@@ -191,6 +203,25 @@ def how_found(problem_rubric: ProblemRubric, key: ProblemKey, outcome: ProblemOu
     if taken > 0:
         notes[-1] += f" (-{taken:g} points under the rubric)"
     return replace(verdict, score=verdict.score - taken, notes=tuple(notes) + verdict.notes)
+
+
+def _resource_verdict(problem_rubric: ProblemRubric, key: ProblemKey, check: ProblemCheck, stop: ResourceStop,
+                      outcome: ProblemOutcome, notes: tuple[str, ...], common: Mapping[str, object],
+                      student: str, bundle: str | None) -> Verdict:
+    """Right wherever it finished, stopped by memory or time on its largest case(s): partial
+    credit under `resource_credit`, with the size that made the case expensive."""
+    if not stop.stopped and not stop.unrun:  # stopped on an unscored probe: every scored case passed
+        return Verdict(status="correct", score=problem_rubric.points, notes=notes, **common)  # type: ignore[arg-type]
+    total = check.total
+    ran = total - stop.unrun
+    value = problem_rubric.points * problem_rubric.resource_credit * (ran / total if total else 0.0)
+    sentences = [TEMPLATES["resource_stop"].format(stops="; ".join(describe_stop(c, stop.kind) for c in stop.stopped[:2]))]
+    if stop.unrun:
+        sentences.append(TEMPLATES["resource_unrun_one" if stop.unrun == 1 else "resource_unrun"].format(count=stop.unrun))
+    if key.kind == "count":
+        sentences.append(TEMPLATES["resource_count_advice"])
+    return Verdict(status=_status(value), score=value, explanation=" ".join(sentences), notes=notes,
+                   failing=failing_cases(key, check, student, None, bundle), **common)  # type: ignore[arg-type]
 
 
 def _every_case_failed(scored: Sequence[CaseCheck]) -> ExecutionError | None:

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference.domains import (draw_integer, integer_range, lowest_values, plus_one_neighbours,
+from reference.domains import (domain_neighbours, draw_integer, integer_range, lowest_values,
                                require_at_least, shrink_candidates, whole_arguments)
 from reference.p2_catalog import CATALOG
-from reference.problem import (Arguments, Conventions, CountProblem, Domain, InvalidConfiguration,
-                               Parameter)
+from reference.problem import (Arguments, Conventions, CountProblem, Domain, Footprint, InvalidConfiguration,
+                               Parameter, largest_layer)
 
 NAMES = ("N", "L", "k", "d", "F", "h", "n_out")
 DEGENERATE = ("L", "F")
@@ -208,7 +208,22 @@ class ConvolutionalNetworkProblem(CountProblem):
                                  lambda values: self.is_valid(values, conventions))
 
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
-        return plus_one_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
+        return domain_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions)
+                                 and whole_at_every_pooling(values, conventions))
+
+    def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+        N, L, k, d, F, h, n_out = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]
+        blocks = sizes_after_blocks(N, L, k, conventions)  # Python ints: 0.5 µs, not numpy's 100
+        side = blocks[-1][1] if blocks else N
+        flat, flat_formula = (d * side * side, "{}·{}²·{}") if L else (3 * N * N, "3·{}²·{}")
+        flat_arguments = (d, side) if L else (N,)
+        width = h if F else n_out
+        return largest_layer([(3 * k * k * d if L else 0, "3·{}²·{}", (k, d), "weights of the first convolution"),
+                              (d * d * k * k if L > 1 else 0, "{}²·{}²", (d, k), "weights of each later convolution"),
+                              (flat * width, flat_formula, (*flat_arguments, width),
+                               "weights of the first fully connected layer"),
+                              (h * h if F > 1 else 0, "{}²", (h,), "weights of each hidden fully connected layer"),
+                              (h * n_out if F else 0, "{}·{}", (h, n_out), "weights of the output layer")])
 
 
 PROBLEM = ConvolutionalNetworkProblem()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from reference.cnn import PROBLEM as COUNT_PROBLEM
-from reference.problem import Arguments, Conventions, Domain, Problem, VariantTable
+from reference.problem import Arguments, Conventions, Domain, Footprint, Problem, VariantTable
 
 #: Images per forward pass, for the reference and for students' modules (the sandbox uses 2 too).
 BATCH = 2
@@ -68,6 +68,9 @@ class TorchNetworkProblem(Problem):
 
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
         return COUNT_PROBLEM.neighbours(arguments, conventions)
+
+    def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+        return COUNT_PROBLEM.footprint(arguments, conventions)
 
 
 PROBLEM = TorchNetworkProblem()

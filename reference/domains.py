@@ -83,13 +83,21 @@ def shrink_candidates(arguments: Arguments, domain: Domain, lowest: Mapping[str,
     return found
 
 
-def plus_one_neighbours(arguments: Arguments, names: Sequence[str],
-                        is_valid: Callable[[dict[str, int]], bool]) -> list[tuple[str, Arguments]]:
-    """Each parameter increased by one (the valid ones only), named by the parameter varied."""
+#: Steps tried, in order, when varying one parameter: the nearest valid neighbour wins. +1 alone
+#: never varied k under "same" padding (k + 1 is even) nor N where pooling must stay whole.
+NEIGHBOUR_STEPS = (1, 2, -1, -2, 4, -4, 8, -8, 16, -16)
+
+
+def domain_neighbours(arguments: Arguments, names: Sequence[str],
+                      is_valid: Callable[[dict[str, int]], bool]) -> list[tuple[str, Arguments]]:
+    """Each parameter moved by the smallest step that keeps the case valid (k by 2 under
+    "same" padding, N by 2^L to keep every pooling whole), named by the parameter varied."""
     current = {name: int(arguments[name]) for name in names}  # type: ignore[call-overload]
     neighbours: list[tuple[str, Arguments]] = []
     for name in names:
-        candidate = {**current, name: current[name] + 1}
-        if is_valid(candidate):
-            neighbours.append((name, candidate))
+        for step in NEIGHBOUR_STEPS:
+            candidate = {**current, name: current[name] + step}
+            if candidate[name] >= 0 and is_valid(candidate):
+                neighbours.append((name, candidate))
+                break
     return neighbours

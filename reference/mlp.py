@@ -10,10 +10,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from reference.domains import (draw_integer, lowest_values, plus_one_neighbours, require_at_least,
+from reference.domains import (draw_integer, lowest_values, domain_neighbours, require_at_least,
                                shrink_candidates, whole_arguments)
-from reference.problem import (Arguments, Conventions, CountProblem, Domain, InvalidConfiguration,
-                               Misconception, Parameter)
+from reference.problem import (Arguments, Conventions, CountProblem, Domain, Footprint, InvalidConfiguration,
+                               Misconception, Parameter, largest_layer)
 
 NAMES = ("N", "L", "h", "n")
 
@@ -124,7 +124,15 @@ class MultilayerPerceptronProblem(CountProblem):
                                  lambda values: self.is_valid(values, conventions))
 
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
-        return plus_one_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
+        return domain_neighbours(arguments, NAMES, lambda values: self.is_valid(values, conventions))
+
+    def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+        N, L, h, n = (int(arguments[name]) for name in NAMES)  # type: ignore[call-overload]
+        if L == 0:
+            return (3 * N * N * n, f"3·{N}²·{n}", "weights of the input-to-output layer")
+        return largest_layer([(3 * N * N * h, "3·{}²·{}", (N, h), "weights of the first hidden layer"),
+                              (h * h if L > 1 else 0, "{}²", (h,), "weights of each hidden-to-hidden layer"),
+                              (h * n, "{}·{}", (h, n), "weights of the output layer")])
 
 
 PROBLEM = MultilayerPerceptronProblem()

@@ -98,8 +98,6 @@ class Problem(ABC):
     kind: Kind
     catalog: tuple[Misconception, ...]
     default_domain: Domain
-    #: (rtol, atol) for arrays; ignored by exact counts.
-    tolerance: tuple[float, float] = (1e-6, 1e-9)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
@@ -145,6 +143,23 @@ class Problem(ABC):
     def neighbours(self, arguments: Arguments, conventions: Conventions) -> list[tuple[str, Arguments]]:
         """Cases that vary one parameter by one step, for sensitivity explanations."""
         return []
+
+    def footprint(self, arguments: Arguments, conventions: Conventions) -> Footprint | None:
+        """The largest tensor a direct implementation of this case holds (a count's biggest
+        layer, built with nn.Linear to be counted), so a case stopped by memory or time is
+        explained by its size; None where no case is large."""
+        return None
+
+
+#: (values, formula in the problem's symbols, what they are): "3·224²·4096" weights of a layer.
+Footprint = tuple[int, str, str]
+
+
+def largest_layer(layers: Sequence[tuple[int, str, tuple[object, ...], str]]) -> Footprint:
+    """The layer with the most values among (values, formula template, its arguments, what);
+    only the winner's formula is written out (a key sizes every case of every student)."""
+    values, template, arguments, what = max(layers, key=lambda layer: layer[0])  # type: ignore[arg-type, return-value]
+    return values, template.format(*arguments), what
 
 
 class CountProblem(Problem):

@@ -102,6 +102,10 @@ EXPECTED: dict[str, dict[str, Expectation]] = {
     "colab_notebook_with_plots": _student(),
     "renamed_functions": _student(),  # count_cnn_parameters, softmax_fn, ...: near names, graded
     "imports_scipy_softmax": _student(),  # scipy's softmax, graded with a note (imported, not written)
+    "float32_torch_student": _student(),  # Problem 3 in torch float32: right at the default precision
+    # p1 counted by building nn.Linear layers: right on every case but the N = 224, h = 4096
+    # stress case, whose 2.3 GiB first layer the sandbox's memory refuses: a resource limit.
+    "p1_counts_by_building_linear_layers": _student(p1=("partial", frozenset())),
     # the seed write-up, as a notebook and as a folder (markdown + solution.py)
     "write_up_student": _WRITE_UP,
     "write_up_student_folder": _WRITE_UP,

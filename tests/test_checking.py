@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from grader import cases, checking
 from grader.models import CallResult, ExecutionError, ProblemKey, ProblemOutcome
@@ -129,3 +130,81 @@ def test_numbers_past_int64_or_float64_are_no_answer_not_a_crash() -> None:
     assert checking.as_count(1e19) == (None, "returned an integer of 20 digits; no count of parameters is that large")
     assert checking.as_array(10**400) is None
 
+
+
+# --------------------------------------------------------------------------- precision policy
+
+from reference import PROBLEMS  # noqa: E402
+from grader.precision import PRECISIONS  # noqa: E402
+from tests.fixture_students import grade_fixture, load_fixture  # noqa: E402
+from tests.fixture_students import outcome_of as _outcome_of  # noqa: E402
+
+
+def outcome_of_fixture(key: ProblemKey, name: str) -> ProblemOutcome:
+    return _outcome_of(key, load_fixture(name))
+
+
+def real_key(problem_id: str, precision: str = "float32", student: str = "ada") -> ProblemKey:
+    problem = PROBLEMS[problem_id]
+    policy = rubric_for(problem, tolerance=PRECISIONS[precision], precision=precision)  # type: ignore[arg-type]
+    return cases.build_key(problem, policy, CONVENTIONS, student_id=student, seed=11,
+                           tags=("public", "hidden", "stress"))
+
+
+@pytest.mark.parametrize("fixture", ["float32_torch_softmax.py", "float32_numpy_softmax.py"])
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b", "p3c"])
+def test_float32_answers_are_right_under_the_default_precision(fixture: str, problem_id: str) -> None:
+    # torch's default float32 scored 0/10 on 3(b) and 3(c): 2.5e-6 against a tolerance of 1e-6.
+    check, found = grade_fixture(real_key(problem_id), fixture)
+    assert check.passed == check.total, [c.note for c in check.checks if not c.passed]
+    assert found.misconceptions == () and found.explanation == ""
+
+
+@pytest.mark.parametrize("problem_id", ["p3b", "p3c"])
+def test_float32_answers_fail_a_float64_rubric_and_are_told_why(problem_id: str) -> None:
+    check, found = grade_fixture(real_key(problem_id, "float64"), "float32_torch_softmax.py")
+    assert check.passed < check.total
+    assert "precision" in found.faults and "float32 precision only" in found.explanation
+    assert found.cluster_key is None  # float noise is no shared answer
+
+
+def test_a_float32_answer_that_is_right_carries_the_note_that_float32_was_accepted() -> None:
+    key = real_key("p3b")
+    check, _ = grade_fixture(key, "float32_torch_softmax.py")
+    note = checking.precision_note(key, check)
+    assert "float32 precision" in note and 'precision = "float32"' in note
+    exact, _ = grade_fixture(key, "../../../submissions/alan_turing_torch.py")  # float64 torch
+    assert checking.precision_note(key, exact) == ""
+
+
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b", "p3c"])
+def test_every_catalogued_mistake_stays_distinguishable_at_float32_precision(problem_id: str) -> None:
+    # On the class-wide cases every student gets, each combination differs from the reference.
+    key = real_key(problem_id)
+    shared = [index for index, case in enumerate(key.cases) if case.tag in ("public", "stress")]
+    rows = key.variant_outputs
+    for row, combination in enumerate(key.combinations[1:], start=1):
+        assert any(not checking.arrays_agree(np.asarray(rows[row][index]), np.asarray(rows[0][index]),  # type: ignore[index]
+                                             *key.tolerance) for index in shared), combination
+
+
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b", "p3c"])
+def test_every_catalogued_mistake_in_float32_is_still_named_as_itself(problem_id: str) -> None:
+    from grader import diagnosis
+    key = real_key(problem_id)
+    for row, combination in enumerate(key.combinations):
+        if len(combination) != 1:
+            continue
+        values = [np.asarray(value, dtype=np.float32).astype(np.float64) for value in key.variant_outputs[row]]  # type: ignore[index]
+        outcome = ProblemOutcome(key.problem_id, key.function, tuple(CallResult(value=v) for v in values))
+        assert diagnosis.diagnose(key, checking.check(key, outcome)).misconceptions == combination
+
+
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b", "p3c"])
+def test_a_float32_naive_softmax_is_still_named_on_the_stress_logits(problem_id: str) -> None:
+    # float32's exp overflows at 88.7, not 709, and underflows sooner: on 757 and -1000 the
+    # NaN pattern is the float64 naive softmax's, so the mistake keeps its name.
+    from grader import diagnosis
+    key = real_key(problem_id)
+    check = checking.check(key, outcome_of_fixture(key, "float32_naive_softmax.py"))
+    assert diagnosis.diagnose(key, check).misconceptions == ("naive-exp-overflow",)

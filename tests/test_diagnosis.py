@@ -194,10 +194,11 @@ def test_batch_assumption_on_a_vector_is_explained() -> None:
     assert "axis" in found.faults
 
 
-def test_missing_return_is_explained() -> None:
+def test_a_none_return_without_the_source_gets_neutral_words() -> None:
     key = toy_key(ToySoftmax())
     found = diagnose_function(key, lambda z: None)
-    assert found.explanation == diagnosis.TEMPLATES["returns_none"]
+    assert found.explanation == diagnosis.TEMPLATES["returns_none_neutral"]
+    assert "missing" not in found.explanation
 
 
 def test_other_exceptions_are_counted() -> None:
@@ -318,3 +319,121 @@ def test_answers_that_differ_only_on_stress_cases_are_not_one_cluster() -> None:
     first, second = diagnose_function(key, wrong), diagnose_function(key, wrong_again_but_not_on_stress)
     assert first.cluster_key is not None and second.cluster_key is not None
     assert first.cluster_key != second.cluster_key
+
+
+# --------------------------------------------------------------------------- real student code
+
+from tests.fixture_students import grade_fixture, units_of  # noqa: E402
+
+
+def test_a_missing_return_is_said_only_of_a_function_without_one() -> None:
+    key = real_key("p1")
+    source = units_of("../../../submissions/missing_return_mlp.py")
+    check = checking.check(key, outcome_from(key, lambda N, L, h, n: None))
+    found = diagnosis.diagnose(key, check, source, "mlp_params")
+    assert "prints its result, but a `return` statement is missing" in found.explanation
+
+
+def test_a_variable_still_none_is_named_not_called_a_missing_return() -> None:
+    check, found = grade_fixture(real_key("p3b"), "returns_variable_still_none.py")
+    assert "returns jacobian, which is still None" in found.explanation
+    assert "statement is missing" not in found.explanation
+
+
+def test_a_pass_body_is_the_templates_placeholder() -> None:
+    _, found = grade_fixture(real_key("p3b"), "template_pass_body.py")
+    assert "still the template's placeholder" in found.explanation
+
+
+@pytest.mark.parametrize("problem_id", ["p3a", "p3b"])
+def test_all_zeros_is_an_unfinished_template_and_no_shared_answer(problem_id: str) -> None:
+    _, found = grade_fixture(real_key(problem_id), "template_returns_zeros.py")
+    assert found.faults == ("unfinished",) and "returns all zeros" in found.explanation
+    assert found.cluster_key is None  # every unfinished template gives these zeros
+
+
+def test_the_input_returned_unchanged_is_an_unfinished_template() -> None:
+    _, found = grade_fixture(real_key("p3a"), "template_returns_input.py")
+    assert "returns its input z unchanged" in found.explanation and found.cluster_key is None
+
+
+def test_the_jacobians_diagonal_as_a_vector_is_diagonal_only_like_the_matrix_form() -> None:
+    # It got only "returns shape (4,)", while the same values as a matrix got diagonal-only.
+    _, found = grade_fixture(real_key("p3b"), "jacobian_diagonal_as_vector.py")
+    assert found.misconceptions == ("diagonal-only",)
+    assert "only its diagonal" in found.explanation and "diagonal-vector" in found.faults
+
+
+def test_one_row_of_the_jacobian_is_named() -> None:
+    _, found = grade_fixture(real_key("p3b"), "jacobian_one_row.py")
+    assert "one-row" in found.faults and "returns one row of the expected matrix" in found.explanation
+
+
+def test_a_flattened_jacobian_is_right_values_rearranged() -> None:
+    _, found = grade_fixture(real_key("p3b"), "jacobian_flattened.py")
+    assert "rearranged" in found.faults and "Reshaped, the values are right" in found.explanation
+    assert found.cluster_key is None
+
+
+def test_a_flattened_wrong_jacobian_names_its_mistake() -> None:
+    _, found = grade_fixture(real_key("p3b"), "jacobian_sign_flipped_flattened.py")
+    assert found.misconceptions == ("sign-flipped",) and "rearranged" in found.faults
+
+
+def test_an_unexplained_count_varies_k_by_two_under_same_padding_and_blames_the_kernel() -> None:
+    # Varied by +1 only, k (odd under "same" padding) was never varied and nothing named it.
+    key = real_key("p2")
+    _, found = grade_fixture(key, "cnn_kernel_not_squared.py")
+    assert found.misconceptions == ()
+    assert re.search(r"Changing k \(kernel side\) from (\d+) to (\d+) should add", found.explanation), found.explanation
+    probes = [case for case in key.cases if case.tag == "probe"]
+    assert {case.varied for case in probes} == {"N", "L", "k", "d", "F", "h", "n_out"}
+
+
+def test_a_sigmoids_nan_is_named_without_the_max_subtraction_advice() -> None:
+    # It was told to "subtract max(z)", which would change every value of a sigmoid.
+    _, found = grade_fixture(real_key("p3a"), "sigmoid_instead_nan.py")
+    assert found.misconceptions == ("sigmoid-instead",)
+    assert "exp(757) overflows to inf, and inf / inf is NaN." in found.explanation
+    assert "subtract max(z)" not in found.explanation
+
+
+def test_a_nan_with_no_overflow_near_is_blamed_on_the_formula() -> None:
+    _, found = grade_fixture(real_key("p3a"), "softmax_nan_from_division.py")
+    assert "no exp overflows on these logits" in found.explanation and "subtract max(z)" not in found.explanation
+
+
+def test_a_nan_that_max_subtraction_fixes_gets_that_advice() -> None:
+    _, found = grade_fixture(real_key("p3a"), "softmax_overflows_only.py")
+    assert "subtract max(z) before exp" in found.explanation
+
+
+def test_targets_are_printed_as_meaningful_numbers_not_float_noise() -> None:
+    # "The values should sum to -1.11022e-16": a cross-entropy gradient sums to 0.
+    key = real_key("p3c", "float64-student")
+    found = diagnose_function(key, lambda z, y: 2 * (stable(z) * y.sum() - y) + 0.01)
+    assert "should sum to 0;" in found.explanation and "e-1" not in found.explanation.split("yours")[0]
+    p = stable(np.array([0.5, -1.0, 2.0]))
+    jacobian = np.diag(p) - np.outer(p, p)
+    sentences = [text for _, text in diagnosis.array_faults(jacobian + 0.1, jacobian, 1e-6, 1e-9, "")]
+    assert any("Each row should sum to 0;" in text for text in sentences), sentences
+
+
+def test_clusters_compare_answers_at_the_accepted_precision() -> None:
+    # One wrong formula, computed in float32 by one student and float64 by another, is one
+    # shared answer at float32 precision; float noise must not split or group students.
+    key = real_key("p3b")
+    doubled = lambda z: 2 * (np.diag(stable(z)) - np.outer(stable(z), stable(z)))  # noqa: E731
+    as_float32 = lambda z: doubled(z).astype(np.float32).astype(np.float64)  # noqa: E731
+    assert diagnosis.cluster_digits(key.tolerance) == 4
+    assert diagnose_function(key, doubled).cluster_key == diagnose_function(key, as_float32).cluster_key
+
+
+def test_memory_running_out_on_a_tiny_case_blames_the_code_not_the_case() -> None:
+    # A memory bomb on N = 1: the case asks for 3 weights; its size explains nothing.
+    key = real_key("p1")
+    bomb = ExecutionError("memory", "ran out of memory (MemoryError)", exception_type="MemoryError")
+    outcome = ProblemOutcome("p1", "mlp_params", tuple(CallResult(error=bomb) for _ in key.cases))
+    found = diagnosis.diagnose(key, checking.check(key, outcome))
+    assert "ran out of memory, although its largest layer holds only" in found.explanation
+    assert "the memory went elsewhere in your code" in found.explanation

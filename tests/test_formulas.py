@@ -45,7 +45,7 @@ def rubric() -> Rubric:
 def key_for(problem_id: str, student: str = "formula_corpus_student") -> ProblemKey:
     policy = rubric().problem(problem_id)
     return cases.build_key(reference.PROBLEMS[problem_id], policy, rubric().conventions, student_id=student,
-                           seed=rubric().seed)
+                           seed=2026_1204)
 
 
 def grade_texts(entries: Sequence[tuple[str, str]], settings_override: dict[str, Any] | None = None) -> list[Verdict]:

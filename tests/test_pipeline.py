@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.bundle import read_bundle, write_bundle
-from grader.pipeline import Settings
+from grader.pipeline import Grader, Settings
 from grader.rubric import default_rubric_path, load_rubric
 from grader.runs import rerender, run_class
 from grader.student_check import check_one
@@ -515,3 +515,27 @@ def test_realistic_notebooks_say_how_each_function_was_found(realistic_results: 
                                "and count_cnn_parameters is close to it",)
     vscode = {v.problem_id: v for v in realistic_results["vscode_own_softmax_wins_sign_flipped.ipynb"].verdicts}
     assert vscode["p3a"].notes == () and vscode["p3c"].misconceptions == ("sign-flipped",)
+
+
+def test_counting_p1_by_building_layers_is_partial_where_memory_stops_the_largest_case(tmp_path: Path) -> None:
+    # Built in the sandbox: torch's allocator refuses the 2.3 GiB first layer of the N = 224,
+    # h = 4096 stress case; every other case is right and runs before it.
+    fixture = ROOT / "tests" / "fixtures" / "checking" / "p1_counts_by_building_linear_layers.py"
+    with Grader(replace(fast_settings(), only=("p1",))) as grader:
+        verdict = grader.grade(fixture).verdicts[0]
+    assert verdict.status == "partial" and verdict.score == pytest.approx(9.0), verdict
+    assert verdict.passed == verdict.total - 1
+    assert "3·224²·4096 = 617 million weights" in verdict.explanation
+    assert "Allocator" not in verdict.explanation and "Allocator" not in json.dumps([c.got for c in verdict.failing])
+
+
+def test_the_samples_report_float32_acceptance_and_the_size_that_ran_out_of_memory(
+        sample_run: tuple[dict, Path]) -> None:
+    students = by_student(sample_run[0])
+    float32 = {p["id"]: p for p in students["float32_torch_student"]["problems"]}
+    for problem_id in ("p3b", "p3c"):
+        assert float32[problem_id]["score"] == float32[problem_id]["max"]
+        assert any("float32 precision" in note for note in float32[problem_id]["notes"])
+    layered = {p["id"]: p for p in students["p1_counts_by_building_linear_layers"]["problems"]}["p1"]
+    assert layered["score"] == pytest.approx(9.0) and "617 million weights" in layered["explanation"]
+    assert "Allocator" not in json.dumps(layered)

@@ -145,8 +145,16 @@ def test_drawn_cnn_cases_are_whole_at_every_pooling(conventions: Conventions) ->
 def test_neighbours_and_shrinks_are_valid_and_smaller() -> None:
     for problem in (P1, P2):
         for case in random_cases(problem, SAME, 10, seed=4):
-            for varied, neighbour in problem.neighbours(case, SAME):
-                assert neighbour[varied] == case[varied] + 1
+            neighbours = problem.neighbours(case, SAME)
+            # Every parameter but L, which no step may move when N / 2 is odd at L = 1.
+            assert {varied for varied, _ in neighbours} >= set(problem.parameter_names) - {"L"}
+            for varied, neighbour in neighbours:
+                # The nearest valid value: k moves by 2 under "same" padding, N by what keeps
+                # every pooling whole.
+                assert neighbour[varied] != case[varied]
+                assert all(neighbour[name] == case[name] for name in problem.parameter_names if name != varied)
+                if varied == "k":
+                    assert abs(neighbour["k"] - case["k"]) == 2
                 problem.validate(neighbour, SAME)
             for smaller in problem.simpler(case, problem.default_domain, SAME):
                 problem.validate(smaller, SAME)

@@ -9,10 +9,13 @@ import pytest
 
 from grader.errors import RubricError
 from grader.models import Limits
+from grader.precision import PRECISIONS
 from grader.rubric import default_rubric_path, load_rubric, validate_rubric
 from reference import PROBLEMS
 
 DEFAULT = default_rubric_path().read_text()
+#: The commented-out precision line of each array problem in the default rubric.
+PER_PROBLEM_PRECISION = '# precision = "float64"   # this problem only; the top-level precision otherwise'
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -116,7 +119,7 @@ def test_feedback_overrides_and_conventions_are_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("original, replacement, complaint", [
-    ("tolerance = [1e-6, 1e-9]", "tolerance = [nan, 1e-9]", "finite"),
+    (PER_PROBLEM_PRECISION, "tolerance = [nan, 1e-9]", "finite"),
     ("h = [1, 256]", "h = [1.5, 256]", "whole numbers"),
     ("N = [2, 64]", "N = [0, 0]", "at least 1"),
 ])
@@ -181,3 +184,41 @@ def test_near_name_and_imported_deductions_are_read_with_defaults_of_none(tmp_pa
     assert (changed.near_name_deduction, changed.imported_deduction) == (0.1, 1.0)
     error = error_for(tmp_path, DEFAULT.replace("[problems.p3a]\n", "[problems.p3a]\nimported_deduction = 2\n"))
     assert error.key == "problems.p3a.imported_deduction" and "out of range" in str(error)
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def test_the_default_precision_is_float32_and_a_problem_may_ask_for_float64(tmp_path: Path) -> None:
+    rubric = load_rubric(default_rubric_path())
+    for problem_id in ("p3a", "p3b", "p3c"):
+        assert rubric.problem(problem_id).precision == "float32"
+        assert rubric.problem(problem_id).tolerance == PRECISIONS["float32"]
+    strict = load_rubric(write(tmp_path, DEFAULT.replace(
+        PER_PROBLEM_PRECISION, 'precision = "float64"', 1)))
+    assert strict.problem("p3a").tolerance == PRECISIONS["float64"]
+    assert strict.problem("p3b").precision == "float32"
+    everywhere = load_rubric(write(tmp_path, DEFAULT.replace('\nprecision = "float32"', '\nprecision = "float64"', 1)))
+    assert {everywhere.problem(p).precision for p in ("p3a", "p3b", "p3c")} == {"float64"}
+    assert everywhere.to_data()["problems"][3]["precision"] == "float64"
+
+
+@pytest.mark.parametrize("original, replacement, key, words", [
+    ('\nprecision = "float32"', '\nprecision = "float46"', "precision", 'did you mean "float64"'),
+    (PER_PROBLEM_PRECISION, 'precision = "flaot32"', "problems.p3a.precision",
+     'did you mean "float32"'),
+    (PER_PROBLEM_PRECISION, 'precision = "float64"\ntolerance = [1e-6, 1e-9]',
+     "problems.p3a.tolerance", "not both"),
+    ('[problems.p1]\n', '[problems.p1]\nprecision = "float64"\n', "problems.p1.precision", "compared exactly"),
+])
+def test_precision_mistakes_are_named(tmp_path: Path, original: str, replacement: str, key: str, words: str) -> None:
+    assert original in DEFAULT
+    message = str(error_for(tmp_path, DEFAULT.replace(original, replacement, 1)))
+    assert f"{key}:" in message and words in message, message
+
+
+def test_a_tolerance_so_loose_that_a_catalogued_mistake_passes_is_refused(tmp_path: Path) -> None:
+    # At rtol 0.3 a Jacobian's diagonal alone passes for the whole matrix on every shared case.
+    text = DEFAULT.replace("[problems.p3b.cases]", "tolerance = [0.3, 0.3]\n\n[problems.p3b.cases]", 1)
+    message = str(error_for(tmp_path, text))
+    assert "problems.p3b.tolerance" in message and "diagonal-only" in message and "graded right" in message

@@ -15,7 +15,8 @@ from grader import checking, diagnosis, scoring
 from grader.errors import RubricError, UsageError
 from grader.models import CallResult, Case, ExecutionError, ProblemOutcome, Verdict
 from grader.rubric import ManualRubric, MisconceptionPolicy, ProblemRubric
-from tests.test_cases import ToyMlp, ToySoftmax, rubric_for
+from tests.test_cases import CONVENTIONS, ToyMlp, ToySoftmax, rubric_for
+from tests.test_checking import real_key
 from tests.test_diagnosis import outcome_from, reference_mlp, toy_key
 
 #: The seed write-up (shared/seed/homework-writeup.md), copied here: tests read only the repository.
@@ -266,3 +267,85 @@ def test_an_imported_function_is_graded_and_the_rubric_decides_whether_it_counts
     assert refused.score == 0.0 and refused.notes[0].endswith("(-10 points under the rubric)")
     plain = found_as(rubric_for(ToyMlp()), reference_mlp)
     assert plain.notes == () and plain.score == 10.0
+
+
+def test_a_float32_answer_earns_full_points_with_a_note_saying_float32_was_accepted() -> None:
+    from tests.fixture_students import load_fixture, outcome_of
+
+    key = real_key("p3b")
+    outcome = outcome_of(key, load_fixture("float32_torch_softmax.py"))
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToySoftmax()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert (verdict.status, verdict.score) == ("correct", 10.0)
+    assert any("float32 precision" in note for note in verdict.notes)
+
+
+# --------------------------------------------------------------------------- resource limits
+
+ALLOCATOR = ExecutionError("exception", "RuntimeError: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: "
+                           "can't allocate memory: you tried to allocate 2466250752 bytes. Error code 12 "
+                           "(Cannot allocate memory)", exception_type="RuntimeError")
+
+
+def p1_outcome(key: object, stopped: ExecutionError, on_large: bool = True) -> ProblemOutcome:
+    """p1 counted right on every case but the largest (or the smallest), which `stopped` stopped."""
+    from reference import PROBLEMS
+
+    results = []
+    sizes = [case.footprint.values if case.footprint else 0 for case in key.cases]  # type: ignore[attr-defined]
+    victim = sizes.index(max(sizes) if on_large else min(sizes))
+    for index, case in enumerate(key.cases):  # type: ignore[attr-defined]
+        value = PROBLEMS["p1"].reference(case.arguments, CONVENTIONS)
+        results.append(CallResult(error=stopped) if index == victim else CallResult(value=value))
+    return ProblemOutcome("p1", "mlp_params", tuple(results))
+
+
+def test_one_case_stopped_by_memory_is_partial_with_the_size_it_asked_for() -> None:
+    # Counting p1 by building nn.Linear layers: 22 of 23 right, 1.91/10 and an allocator message.
+    key = real_key("p1")
+    outcome = p1_outcome(key, ALLOCATOR)
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert verdict.status == "partial" and verdict.score == pytest.approx(9.0)  # resource_credit 0.9
+    assert "Every case your function finished is right" in verdict.explanation
+    assert "3·224²·4096 = 617 million weights of the first hidden layer" in verdict.explanation
+    assert "2.3 GiB" in verdict.explanation and "multiply the sizes" in verdict.explanation
+    shown = json.dumps([case.got for case in verdict.failing])
+    assert "DefaultCPUAllocator" not in verdict.explanation + shown and "617 million" in shown
+
+
+def test_the_resource_credit_is_the_rubrics() -> None:
+    key = real_key("p1")
+    outcome = p1_outcome(key, ExecutionError("memory", "ran out of memory (MemoryError)", "MemoryError"))
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp(), resource_credit=0.5), key, check, diagnosis.diagnose(key, check),
+                            outcome)
+    assert (verdict.status, verdict.score) == ("partial", pytest.approx(5.0))
+
+
+def test_memory_running_out_on_a_small_case_is_not_a_resource_story() -> None:
+    # Large cases finished, the smallest did not: the size cannot be why; no resource credit.
+    key = real_key("p1")
+    outcome = p1_outcome(key, ExecutionError("memory", "ran out of memory (MemoryError)", "MemoryError"),
+                         on_large=False)
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert "Every case your function finished" not in verdict.explanation and verdict.score < 5
+
+
+def test_a_process_stopped_on_the_largest_case_names_it_and_the_unrun_cases() -> None:
+    key = real_key("p1")
+    order = sorted(range(len(key.cases)), key=lambda i: key.cases[i].footprint.values)  # type: ignore[union-attr]
+    killed = ExecutionError("timeout", "problem p1 took longer than 5 s and was stopped")
+    results = [CallResult()] * len(key.cases)
+    from reference import PROBLEMS
+    for position, index in enumerate(order):  # the run order: the largest case last but one
+        stop = len(order) - 2
+        results[index] = CallResult(value=PROBLEMS["p1"].reference(key.cases[index].arguments, CONVENTIONS)) \
+            if position < stop else CallResult(error=killed)
+    outcome = ProblemOutcome("p1", "mlp_params", tuple(results), error=killed)
+    check = checking.check(key, outcome)
+    verdict = scoring.score(rubric_for(ToyMlp()), key, check, diagnosis.diagnose(key, check), outcome)
+    assert verdict.status == "partial" and "ran out of time" in verdict.explanation
+    assert "The case after it was not run" in verdict.explanation
+    assert verdict.score == pytest.approx(10 * 0.9 * (verdict.total - 1) / verdict.total)
