@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import linecache
 import os
+import select
 import signal
 import sys
 import traceback
@@ -54,28 +55,72 @@ class Child:
         self.job, self.arrays, self.result_fd, self.zygote = job, arrays, result_fd, zygote
         self.namespace: dict[str, Any] = {}
         self.workdir = ""  # the private copy of the submission, set by `isolate`
+        self.sending = False  # a frame is half written: a stop report must wait for its end
+        self.pending_stop: dict | None = None
 
     def send(self, header: dict, blobs: list[bytes] | None = None) -> None:
-        write_all(self.result_fd, encode_frame(header, blobs or []))
+        self.sending = True
+        try:
+            write_all(self.result_fd, encode_frame(header, blobs or []))
+        finally:
+            self.sending = False
+        if self.pending_stop is not None:
+            self.stop(self.pending_stop)
+
+    # ------------------------------------------------------------------ CPU time
+    def start_cpu_clock(self, seconds: float) -> None:
+        """Allow the stage that starts now `seconds` of CPU time (every thread's), then stop it.
+
+        CPU time, not the wall clock: a stage gets the same verdict on a busy machine as on an
+        idle one (an honest student who needs a second of CPU timed out beside a burner).
+        The parent's wall clock is only a generous backstop, for code that sleeps."""
+        signal.setitimer(signal.ITIMER_PROF, max(seconds, 0.001))
+
+    def stop_cpu_clock(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+    def out_of_cpu_time(self, number: int, frame: types.FrameType | None) -> None:
+        """SIGPROF: the stage used its CPU time. Say where the student's code was, then exit."""
+        where = stop_point(frame, {label for label, _ in self.job["units"]}, self.workdir)
+        if self.sending:
+            self.pending_stop = where  # `send` reports it once its frame is whole
+            return
+        self.stop(where)
+
+    def stop(self, where: dict) -> None:
+        self.pending_stop = None
+        try:
+            write_all(self.result_fd, encode_frame({"event": "stopped", **where}, []))
+        finally:
+            os._exit(0)
 
     # ------------------------------------------------------------------ isolation
     def isolate(self, workdir: str) -> list[str]:
         """Apply every layer the zygote prepared, strongest last (seccomp blocks unshare)."""
         job, zygote, layers = self.job, self.zygote, ["process-group"]
+        # Forked into a pid namespace of its own (as root), the child is its pid 1.
+        in_pid_namespace = os.getpid() == isolation.PID_IN_OWN_NAMESPACE
+        if in_pid_namespace:
+            layers.append("pid-namespace")
         uses_cuda = any(str(plan["device"]).startswith("cuda") for plan in job["plans"])
+        cuda_profile = uses_cuda or zygote.cuda_profile_forced
         limits = job["limits"]
         files = files_to_copy(job["source"])
         if zygote.private_base:  # room for the copy, then `max_disk_mib` of the child's own
             room = sum(size for _, _, size in files) + (limits["max_disk_mib"] << 20)
-            if isolation.resize_private_base(zygote.base, room):
+            if isolation.resize_private_base(zygote.base, room, len(files)):
                 layers.append("private-temp-base")
         copy_submission(files, workdir)
         self.workdir = workdir  # as sys.path names it, so frame file names start with it
         os.chdir(workdir)
+        own_proc = False
         if zygote.namespaces:
             layers += isolation.unshare_namespaces()
             if isolation.private_mount_namespace():
                 layers += isolation.hide_folders(zygote.mount_hidden)
+                if cuda_profile and in_pid_namespace and isolation.mount_own_proc():
+                    own_proc = True
+                    layers.append("own-proc")
         cpu = int(limits["load_timeout_seconds"] + limits["timeout_seconds"] * max(len(job["plans"]), 1)) + 1
         # CUDA maps huge virtual ranges, so RLIMIT_AS would break it (research, gotcha 2).
         address_space = None if uses_cuda else zygote.virtual_memory + limits["memory_mib"] * (1 << 20)
@@ -86,15 +131,19 @@ class Child:
             layers.append("no-new-privileges")
         if os.geteuid() == 0 and isolation.drop_capabilities():
             layers.append("capabilities-dropped")
-        ruleset = zygote.cuda_ruleset if uses_cuda else zygote.ruleset
+        ruleset = zygote.cuda_ruleset if cuda_profile else zygote.ruleset
+        if own_proc and zygote.landlock_abi:  # its rule must name this /proc, not the zygote's
+            ruleset = isolation.build_landlock_ruleset(zygote.landlock_abi, zygote.cuda_read_paths,
+                                                       zygote.cuda_write_paths)
         if ruleset >= 0 and isolation.restrict_landlock(ruleset):
             layers.append(f"landlock-abi-{zygote.landlock_abi}")
-        for fd in (zygote.ruleset, zygote.cuda_ruleset):
+        for fd in {zygote.ruleset, zygote.cuda_ruleset, ruleset}:
             if fd >= 0:
                 os.close(fd)
-        if zygote.seccomp_filter is not None:
+        rules = zygote.seccomp_filter_in_pid_namespace if in_pid_namespace else zygote.seccomp_filter
+        if rules is not None:
             try:
-                zygote.seccomp_filter.load()
+                rules.load()
                 layers.append("seccomp")
             except OSError:
                 pass
@@ -121,6 +170,15 @@ class Child:
         sys.modules[name] = module
         self.namespace = module.__dict__
         notes: list[str] = []
+        self.start_cpu_clock(job["limits"]["load_timeout_seconds"])
+        try:
+            return self.run_units(notes)
+        finally:
+            self.stop_cpu_clock()
+
+    def run_units(self, notes: list[str]) -> tuple[list[str], dict | None]:
+        """Execute each unit in the module's namespace (under the loading stage's CPU clock)."""
+        job = self.job
         for label, code in job["units"]:
             linecache.cache[label] = (len(code), None, code.splitlines(True), label)
             try:
@@ -164,10 +222,12 @@ class Child:
                      "exception_type": None, "detail": ""}
         self.send({"event": "problem", "problem_id": plan["problem_id"], "function_used": used, "error": error})
         if function is not None:
+            self.start_cpu_clock(self.job["limits"]["timeout_seconds"])  # for all its cases
             for index, case in enumerate(plan["cases"]):
                 header, blobs = self.call(plan, function, case)
                 header.update(event="case", index=index)
                 self.send(header, blobs)
+            self.stop_cpu_clock()
         self.send({"event": "problem-done", "problem_id": plan["problem_id"]})
 
     def call(self, plan: dict, function: Any, case: dict) -> tuple[dict, list[bytes]]:
@@ -211,6 +271,38 @@ def student_frame(frame: traceback.FrameSummary, labels: set[str], workdir: str)
     return None
 
 
+STOP_STACK_FRAMES = 8  # innermost student frames a stop report lists
+
+
+def stop_point(frame: types.FrameType | None, labels: set[str], workdir: str) -> dict:
+    """Where the student's code was when its CPU time ran out: the innermost student frame
+    (function, file, line), how many calls of that function were on the stack (a runaway
+    recursion's depth), and the innermost student frames as text. Plain data only."""
+    top: traceback.FrameSummary | None = None
+    innermost_code = None
+    depth = 0
+    stack: list[list[Any]] = []  # [text, how many times in a row]
+    while frame is not None:  # 180,000 frames deep is a loop, not a recursion, here
+        code = frame.f_code
+        summary = student_frame(traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name,
+                                                       lookup_line=False), labels, workdir)
+        if summary is not None:
+            if top is None:
+                top, innermost_code = summary, code
+            if code is innermost_code:
+                depth += 1
+            entry = f"{summary.filename}, line {summary.lineno}, in {summary.name}"
+            if stack and stack[-1][0] == entry:
+                stack[-1][1] += 1
+            elif len(stack) < STOP_STACK_FRAMES:
+                stack.append([entry, 1])
+        frame = frame.f_back
+    if top is None:
+        return {"function": None, "file": None, "line": None, "depth": 0, "stack": []}
+    return {"function": top.name, "file": top.filename, "line": top.lineno, "depth": depth,
+            "stack": [text if count == 1 else f"{text} ({count:,} times in a row)" for text, count in stack]}
+
+
 def student_traceback(error: BaseException, labels: set[str], workdir: str) -> str:
     """The traceback of `error` with the student's frames only, chained exceptions included.
 
@@ -247,7 +339,8 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
     try:
         os.setpgid(0, 0)
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != zygote.pid:
+        # (Not getppid: in a pid namespace of its own the child's parent has no pid.)
+        if select.select([zygote.pidfd], [], [], 0)[0]:
             os._exit(1)  # the zygote died between fork and prctl
         for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signal_number, signal.SIG_DFL)
@@ -265,6 +358,9 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
                     pass
         child = Child(job, arrays, 3, zygote)
         layers = child.isolate(workdir)
+        # A handler, never the default: pid 1 of a namespace ignores a default-action signal
+        # (research, gotcha 5), and the report of where the code was needs one anyway.
+        signal.signal(signal.SIGPROF, child.out_of_cpu_time)
         cap = int(job["limits"]["output_kib"]) * 1024
         sys.stdout = sys.__stdout__ = CappedWriter(1, cap)  # type: ignore[misc, assignment]
         sys.stderr = sys.__stderr__ = CappedWriter(2, cap)  # type: ignore[misc, assignment]

@@ -23,6 +23,13 @@ from .protocol import Frame, FrameReader, ProtocolViolation, encode_frame, write
 
 START_TIMEOUT = 60.0
 EXIT_GRACE = 5.0
+
+
+def wall_clock_backstop(cpu_seconds: float) -> float:
+    """The wall clock a stage gets for `cpu_seconds` of CPU time: the child stops itself when
+    its CPU time runs out, whatever the load; this clock only ends code that sleeps or waits,
+    generously enough that a machine three times oversubscribed does not end honest work."""
+    return 3 * cpu_seconds + 5
 #: Result bytes one submission may send in all, over every child it takes: an honest one sends
 #: a few MB; answers of 6 million numbers re-sent after each crash took a worker to 1.7 GB.
 RESULT_BYTES = 256 << 20
@@ -40,6 +47,7 @@ class RunResult:
     stdout: bytes = b""
     stderr: bytes = b""
     result_bytes: int = 0  # what the child wrote to its result channel
+    stop: decode.StopPoint | None = None  # the child ran out of CPU time there
 
 
 @dataclass
@@ -72,20 +80,28 @@ def memory_used_mib(exited: dict) -> float:
     return max(kib_field(exited, "peak_rss_kib") - kib_field(exited, "base_rss_kib"), 0) / 1024
 
 
-def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limits, stderr: bytes) -> ExecutionError:
+def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limits, stderr: bytes,
+                  stop: decode.StopPoint | None = None) -> ExecutionError:
     """The error kind and words for a child that stopped without finishing `stage`."""
     number, code = exited.get("signal"), exited.get("exit_code")
     detail = stderr.decode("utf-8", "replace")[-2000:]
     used = memory_used_mib(exited)
-    if (killed_for_time or number == signal.SIGKILL) and used >= MEMORY_EXHAUSTED_SHARE * limits.memory_mib:
-        # A memory bomb under load spends seconds of system time filling its budget, so the
-        # wall clock can stop it before MemoryError does; "timeout" would send the student
-        # hunting for a slow loop.
+    out_of_time = killed_for_time or stop is not None or number == signal.SIGKILL
+    if out_of_time and used >= MEMORY_EXHAUSTED_SHARE * limits.memory_mib:
+        # A memory bomb spends seconds of system time filling its budget, so its CPU time
+        # (or, under load, the wall clock) can run out before MemoryError comes; "timeout"
+        # would send the student hunting for a slow loop.
         return ExecutionError("memory", f"{stage} used all of its {limits.memory_mib} MiB of memory "
                               "and was stopped", detail=detail)
+    seconds = limits.load_timeout_seconds if stage == "loading" else limits.timeout_seconds
+    if stop is not None:
+        stack = "".join(f"  {entry}\n" for entry in stop.stack)
+        return ExecutionError("timeout", f"{stage} used its {seconds:g} s of CPU time and was stopped{stop.phrase()}",
+                              detail=(f"Stopped while running (innermost first):\n{stack}" if stack else "") + detail)
     if killed_for_time:
-        seconds = limits.load_timeout_seconds if stage == "loading" else limits.timeout_seconds
-        return ExecutionError("timeout", f"{stage} took longer than {seconds:g} s and was stopped", detail=detail)
+        return ExecutionError("timeout", f"{stage} took longer than {wall_clock_backstop(seconds):g} s by the clock "
+                              f"(its CPU time is capped at {seconds:g} s; was it sleeping or waiting?) and was stopped",
+                              detail=detail)
     if number in (signal.SIGXCPU, signal.SIGKILL):
         return ExecutionError("timeout", f"{stage} used up its CPU time and was stopped", detail=detail)
     if number is not None:
@@ -151,7 +167,7 @@ class ChildRun:
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ)
         selector.register(self.control.fileno(), selectors.EVENT_READ)
-        deadline = time.monotonic() + self.limits.load_timeout_seconds
+        deadline = time.monotonic() + wall_clock_backstop(self.limits.load_timeout_seconds)
         killed_for_time, kill_sent, violation = False, False, None
         exited: dict | None = None
         buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
@@ -188,7 +204,7 @@ class ChildRun:
                         self.kill()
                         kill_sent = True
                     if boundary and not kill_sent:
-                        limit = EXIT_GRACE if self.progress.done else self.limits.timeout_seconds
+                        limit = EXIT_GRACE if self.progress.done else wall_clock_backstop(self.limits.timeout_seconds)
                         deadline = time.monotonic() + limit
                 else:
                     buffer = buffers[fd]
@@ -219,6 +235,9 @@ class ChildRun:
         event, progress, plans = frame.header.get("event"), self.progress, self.progress.plans
         if event == "ready" and not self.result.layers and not progress.loaded:
             self.result.layers = decode.string_list(frame.header.get("isolation"), 30)
+            return False
+        if event == "stopped" and self.result.layers and self.result.stop is None and not progress.done:
+            self.result.stop = decode.stop_point(frame.header)  # the child exits next
             return False
         if event == "loaded" and not progress.loaded and self.result.layers:
             progress.loaded = True
@@ -274,7 +293,7 @@ class ChildRun:
             failure = ExecutionError("invalid-output", f"the submission wrote malformed data to the grader's "
                                      f"private result channel during {stage}", detail=violation)
         else:
-            failure = describe_exit(exited, stage, killed_for_time, self.limits, result.stderr)
+            failure = describe_exit(exited, stage, killed_for_time, self.limits, result.stderr, result.stop)
         answered = progress.results if progress.problem is not None else []
         if failure.kind == "timeout" and answered and all(
                 r.error is not None and r.error.kind == "memory" for r in answered):

@@ -38,7 +38,15 @@ class ZygoteState:
     landlock_abi: int = 0
     ruleset: int = -1
     cuda_ruleset: int = -1
+    #: Every child gets the CUDA profile (its Landlock rules, its own /proc), GPU or not:
+    #: how the tests check that profile's isolation on a machine without one.
+    cuda_profile_forced: bool = False
+    cuda_read_paths: list[str] = field(default_factory=list)
+    cuda_write_paths: list[str] = field(default_factory=list)
     seccomp_filter: object | None = None
+    seccomp_filter_in_pid_namespace: object | None = None  # pid 1 is the child itself there
+    pid_namespace: int = -1  # an fd on the zygote's own pid namespace (root), -1 otherwise
+    pidfd: int = -1  # the zygote's own pidfd: a child checks that the zygote is still there
     namespaces: bool = True
     private_base: bool = False  # `base` is a tmpfs in this zygote's own mount namespace
     virtual_memory: int = 0
@@ -96,13 +104,22 @@ def prepare(config: dict) -> ZygoteState:
         folder != other and Path(folder).is_relative_to(other) for other in covered)]
     write_paths = [state.base, os.devnull]
     state.landlock_abi = isolation.landlock_abi()
+    state.cuda_profile_forced = bool(config.get("cuda_profile"))
+    # CUDA needs its device nodes, /proc and /sys. A child in a pid namespace of its own
+    # mounts a /proc of its own and builds this ruleset itself (a rule names an inode: the
+    # zygote's /proc is not the child's); this one serves a child that cannot.
+    state.cuda_read_paths = read_paths + ["/proc", "/sys"]
+    state.cuda_write_paths = write_paths + [str(path) for path in Path("/dev").glob("nvidia*")]
     if state.landlock_abi:
         state.ruleset = move_high(isolation.build_landlock_ruleset(state.landlock_abi, read_paths, write_paths))
-        if os.path.exists("/dev/nvidiactl"):  # CUDA needs its device nodes, /proc and /sys
-            devices = [str(path) for path in Path("/dev").glob("nvidia*")]
+        if os.path.exists("/dev/nvidiactl") or state.cuda_profile_forced:
             state.cuda_ruleset = move_high(isolation.build_landlock_ruleset(
-                state.landlock_abi, read_paths + ["/proc", "/sys"], write_paths + devices))
+                state.landlock_abi, state.cuda_read_paths, state.cuda_write_paths))
+    state.pid_namespace = move_high(isolation.own_pid_namespace())
+    state.pidfd = move_high(os.pidfd_open(os.getpid()))
     state.seccomp_filter = isolation.build_seccomp_filter(bool(config.get("allow_processes")))
+    state.seccomp_filter_in_pid_namespace = isolation.build_seccomp_filter(
+        bool(config.get("allow_processes")), in_pid_namespace=True)
     if state.seccomp_filter is None:
         state.warnings.append("seccomp is unavailable: exec, fork and raw sockets are not blocked")
     # Last, once everything is loaded. Frozen objects are never traversed by a collection,
@@ -155,7 +172,7 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     # What the child starts with: fork copies the page tables of anonymous memory only (file
     # pages are faulted in lazily), so the child's peak RSS begins near the zygote's RssAnon.
     base_rss_kib = isolation.anonymous_memory_kib()
-    pid = os.fork()
+    pid = isolation.fork_into_pid_namespace(state.pid_namespace)
     if pid == 0:
         child.main(header["job"], arrays, (result_write, stdout_write, stderr_write), workdir, state)
     try:
