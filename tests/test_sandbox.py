@@ -616,18 +616,24 @@ def probed(report: ExecutionReport, name: str) -> object:
 
 
 MARKED_PROCESS = ("import resource, sys, time\n"
+                  "from grader.sandbox.isolation import drop_capabilities\n"
                   "marker = int(sys.argv[1])\n"
                   "resource.setrlimit(resource.RLIMIT_MSGQUEUE, (marker, marker))\n"
+                  "if sys.argv[2] == 'sibling':\n"
+                  "    drop_capabilities()\n"
                   "print('ready', flush=True)\n"
                   "time.sleep(600)\n")
 
 
 @pytest.fixture
 def marked_process() -> Iterator[tuple[int, int]]:
-    """A stand-in for the grader or a sibling: a process of this test's own, its RLIMIT_MSGQUEUE
-    set to a random marker that the process fixtures check before they touch anything."""
+    """A stand-in for a sibling child (capabilities dropped, as a child's are: the kernel lets
+    such a process renice and pin another only if that one holds no capability it lacks): a
+    process of this test's own, its RLIMIT_MSGQUEUE set to a random marker that the process
+    fixtures check before they touch anything."""
     marker = random.randrange(1000, 800_000)
-    process = subprocess.Popen([sys.executable, "-c", MARKED_PROCESS, str(marker)], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", MARKED_PROCESS, str(marker), "sibling"], cwd=REPOSITORY,
+                               stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
         yield process.pid, marker
