@@ -69,18 +69,22 @@ class Child:
 
     # ------------------------------------------------------------------ CPU time
     def start_cpu_clock(self, seconds: float) -> None:
-        """Allow the stage that starts now `seconds` of CPU time (every thread's), then stop it.
+        """Allow the stage that starts now `seconds` of user CPU time (every thread's), then
+        stop it.
 
         CPU time, not the wall clock: a stage gets the same verdict on a busy machine as on an
         idle one (an honest student who needs a second of CPU timed out beside a burner).
-        The parent's wall clock is only a generous backstop, for code that sleeps."""
-        signal.setitimer(signal.ITIMER_PROF, max(seconds, 0.001))
+        User time only: the kernel's time faulting in a memory bomb's pages grows with the
+        machine's memory pressure (reclaim, compaction), and a bomb that MemoryError would
+        have stopped was a timeout under load. The parent's wall clock is a generous backstop
+        for code that sleeps, RLIMIT_CPU (user and system) one for code that lives in syscalls."""
+        signal.setitimer(signal.ITIMER_VIRTUAL, max(seconds, 0.001))
 
     def stop_cpu_clock(self) -> None:
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
 
     def out_of_cpu_time(self, number: int, frame: types.FrameType | None) -> None:
-        """SIGPROF: the stage used its CPU time. Say where the student's code was, then exit."""
+        """SIGVTALRM: the stage used its CPU time. Say where the student's code was, then exit."""
         where = stop_point(frame, {label for label, _ in self.job["units"]}, self.workdir)
         if self.sending:
             self.pending_stop = where  # `send` reports it once its frame is whole
@@ -360,7 +364,7 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
         layers = child.isolate(workdir)
         # A handler, never the default: pid 1 of a namespace ignores a default-action signal
         # (research, gotcha 5), and the report of where the code was needs one anyway.
-        signal.signal(signal.SIGPROF, child.out_of_cpu_time)
+        signal.signal(signal.SIGVTALRM, child.out_of_cpu_time)
         cap = int(job["limits"]["output_kib"]) * 1024
         sys.stdout = sys.__stdout__ = CappedWriter(1, cap)  # type: ignore[misc, assignment]
         sys.stderr = sys.__stderr__ = CappedWriter(2, cap)  # type: ignore[misc, assignment]
