@@ -1,8 +1,10 @@
-"""The grader's side of one child: send the job, read frames under wall-clock deadlines.
+"""The grader's side of one child: send the job, read frames under wall-clock backstops.
 
 A problem that hangs, crashes or exits costs that problem only: the run reports where it
-stopped so `Sandbox` can go on in a fresh child. Deadlines are per stage (loading, then each
-problem); when one passes, the zygote kills the child's whole process group.
+stopped so `Sandbox` can go on in a fresh child. A stage's limit is CPU time, kept by the
+child itself (which reports where it was stopped); the deadlines here are wall-clock
+backstops per stage (loading, then each problem): when one passes, the zygote kills the
+child's whole process group.
 """
 
 from __future__ import annotations
