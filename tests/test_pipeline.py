@@ -464,3 +464,10 @@ def test_hostile_submissions_beside_honest_ones_leave_every_honest_grade_unchang
     assert {student: results[student] for student in alone} == alone
     assert set(results) == set(alone) | {fixture.removesuffix(".py") for fixture in ATTACKS_AT_IMPORT}
     assert _stored(tmp_path / "out" / "gradebook.sqlite") == len(results)
+    # The recursion that never ends says where it was stopped, in results.json and on its page.
+    entries = json.loads((tmp_path / "out" / "results.json").read_text())["submissions"]
+    stopped = next(entry for entry in entries if entry["id"] == "endless_loop_deep_in_a_recursion")
+    where = "stopped in `down()` at line 8 of solution.py, 50,001 calls deep"
+    assert all(where in problem["error"]["message"] for problem in stopped["problems"])
+    page = next((tmp_path / "out" / "students").glob("endless_loop_deep_in_a_recursion*.html")).read_text()
+    assert "50,001 calls deep" in page

@@ -859,3 +859,29 @@ def test_a_timeout_says_where_the_code_was_stopped_and_how_deep(sandbox: Sandbox
     assert error.message == ("problem p1 used its 1.5 s of CPU time and was stopped in `down()` at line 8 of "
                              "endless_loop_deep_in_a_recursion.py, 50,001 calls deep")
     assert "in down (50,000 times in a row)" in error.detail
+
+
+def test_the_wall_clock_ends_a_sleeping_child_and_waits_for_a_computing_one() -> None:
+    # The wall clock is a backstop for code that sleeps: a child still computing when its
+    # period passes (a machine five times oversubscribed) is left to its own CPU clock.
+    import time
+
+    from grader.sandbox.clock import StageClock, cpu_seconds_used
+
+    sleeper = subprocess.Popen(["sleep", "600"])
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        clocks = {"sleeper": StageClock(sleeper.pid, 1.0), "spinner": StageClock(spinner.pid, 1.0)}
+        start = clocks["spinner"].cpu_then
+        assert start is not None
+        while (cpu_seconds_used(spinner.pid) or 0.0) - start < 0.1:  # however busy the machine
+            time.sleep(0.01)
+        for clock in clocks.values():
+            clock.deadline = time.monotonic()  # as if each period had passed now
+        assert clocks["sleeper"].expired()
+        assert not clocks["spinner"].expired()
+        assert clocks["spinner"].remaining() > 0
+    finally:
+        for process in (sleeper, spinner):
+            process.kill()
+            process.wait()

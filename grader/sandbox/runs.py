@@ -21,17 +21,12 @@ from grader.errors import SandboxError
 from grader.models import CallPlan, CallResult, ExecutionError, Limits, ProblemOutcome
 
 from . import decode
+from .clock import StageClock, wall_clock_backstop
 from .protocol import Frame, FrameReader, ProtocolViolation, encode_frame, write_all
 
 START_TIMEOUT = 60.0
 EXIT_GRACE = 5.0
 
-
-def wall_clock_backstop(cpu_seconds: float) -> float:
-    """The wall clock a stage gets for `cpu_seconds` of CPU time: the child stops itself when
-    its CPU time runs out, whatever the load; this clock only ends code that sleeps or waits,
-    generously enough that a machine three times oversubscribed does not end honest work."""
-    return 3 * cpu_seconds + 5
 #: Result bytes one submission may send in all, over every child it takes: an honest one sends
 #: a few MB; answers of 6 million numbers re-sent after each crash took a worker to 1.7 GB.
 RESULT_BYTES = 256 << 20
@@ -101,9 +96,9 @@ def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limit
         return ExecutionError("timeout", f"{stage} used its {seconds:g} s of CPU time and was stopped{stop.phrase()}",
                               detail=(f"Stopped while running (innermost first):\n{stack}" if stack else "") + detail)
     if killed_for_time:
-        return ExecutionError("timeout", f"{stage} took longer than {wall_clock_backstop(seconds):g} s by the clock "
-                              f"(its CPU time is capped at {seconds:g} s; was it sleeping or waiting?) and was stopped",
-                              detail=detail)
+        return ExecutionError("timeout", f"{stage} was stopped by the clock: {wall_clock_backstop(seconds):g} s passed "
+                              f"without it computing (was it sleeping or waiting?); its limit is {seconds:g} s of CPU "
+                              "time", detail=detail)
     if number in (signal.SIGXCPU, signal.SIGKILL):
         return ExecutionError("timeout", f"{stage} used up its CPU time and was stopped", detail=detail)
     if number is not None:
@@ -125,6 +120,7 @@ class ChildRun:
         self.result = RunResult()
         self.output_cap = limits.output_kib * 1024
         self.result_reader = FrameReader(max_total_bytes=result_bytes)
+        self.child_pid: int | None = None  # its pid as the zygote (and so the grader) names it
 
     def run(self, job_frame: bytes) -> RunResult:
         try:
@@ -159,6 +155,8 @@ class ChildRun:
                 started = self.control_reader.pending.pop(0) if self.control_reader.pending else None
                 if started is None or started.header.get("event") != "started":
                     raise SandboxError("the sandbox zygote sent pipes without a `started` message")
+                pid = started.header.get("pid")
+                self.child_pid = pid if type(pid) is int and pid > 0 else None
                 return fds
         raise SandboxError("the sandbox zygote answered without the child's pipes")
 
@@ -169,17 +167,17 @@ class ChildRun:
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ)
         selector.register(self.control.fileno(), selectors.EVENT_READ)
-        deadline = time.monotonic() + wall_clock_backstop(self.limits.load_timeout_seconds)
+        clock = StageClock(self.child_pid, self.limits.load_timeout_seconds)
         killed_for_time, kill_sent, violation = False, False, None
         exited: dict | None = None
         buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
         while exited is None:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0 and not kill_sent:
+            timeout = clock.remaining()
+            if timeout <= 0 and not kill_sent and clock.expired():
                 killed_for_time = not self.progress.done
                 self.kill()
                 kill_sent = True
-            for key, _ in selector.select(max(timeout, 0.0) if not kill_sent else None):
+            for key, _ in selector.select(max(clock.remaining(), 0.0) if not kill_sent else None):
                 fd = key.fd
                 if fd == self.control.fileno():
                     exited = self.read_control()
@@ -206,8 +204,10 @@ class ChildRun:
                         self.kill()
                         kill_sent = True
                     if boundary and not kill_sent:
-                        limit = EXIT_GRACE if self.progress.done else wall_clock_backstop(self.limits.timeout_seconds)
-                        deadline = time.monotonic() + limit
+                        if self.progress.done:  # only its exit is left to wait for
+                            clock.grace(EXIT_GRACE)
+                        else:
+                            clock.restart(self.limits.timeout_seconds)
                 else:
                     buffer = buffers[fd]
                     buffer.extend(data[: max(self.output_cap - len(buffer), 0)])
