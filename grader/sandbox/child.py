@@ -343,8 +343,8 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
     try:
         os.setpgid(0, 0)
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # (Not getppid: in a pid namespace of its own the child's parent has no pid.)
-        if select.select([zygote.pidfd], [], [], 0)[0]:
+        # (Not getppid where it can: in a pid namespace of its own the child's parent has no pid.)
+        if select.select([zygote.pidfd], [], [], 0)[0] if zygote.pidfd >= 0 else os.getppid() != zygote.pid:
             os._exit(1)  # the zygote died between fork and prctl
         for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signal_number, signal.SIG_DFL)

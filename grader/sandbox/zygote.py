@@ -116,7 +116,10 @@ def prepare(config: dict) -> ZygoteState:
             state.cuda_ruleset = move_high(isolation.build_landlock_ruleset(
                 state.landlock_abi, state.cuda_read_paths, state.cuda_write_paths))
     state.pid_namespace = move_high(isolation.own_pid_namespace())
-    state.pidfd = move_high(os.pidfd_open(os.getpid()))
+    try:
+        state.pidfd = move_high(os.pidfd_open(os.getpid()))
+    except OSError:  # Linux before 5.3: a child checks its parent's pid instead (no pid namespace
+        state.pid_namespace = -1  # to hide it then)
     state.seccomp_filter = isolation.build_seccomp_filter(bool(config.get("allow_processes")))
     state.seccomp_filter_in_pid_namespace = isolation.build_seccomp_filter(
         bool(config.get("allow_processes")), in_pid_namespace=True)
