@@ -144,13 +144,9 @@ class Child:
         for fd in {zygote.ruleset, zygote.cuda_ruleset, ruleset}:
             if fd >= 0:
                 os.close(fd)
-        rules = zygote.seccomp_filter_in_pid_namespace if in_pid_namespace else zygote.seccomp_filter
-        if rules is not None:
-            try:
-                rules.load()
-                layers.append("seccomp")
-            except OSError:
-                pass
+        program = zygote.seccomp_filter_in_pid_namespace if in_pid_namespace else zygote.seccomp_filter
+        if program is not None and isolation.load_seccomp_program(program):
+            layers.append("seccomp")
         return layers
 
     # ------------------------------------------------------------------ running

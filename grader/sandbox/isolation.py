@@ -14,6 +14,7 @@ import os
 import resource
 import socket
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -224,6 +225,35 @@ def build_seccomp_filter(allow_processes: bool, in_pid_namespace: bool = False) 
     except (OSError, RuntimeError, ValueError):
         return None
     return rules
+
+
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+
+class SocketFilterProgram(ctypes.Structure):
+    _fields_ = [("length", ctypes.c_ushort), ("instructions", ctypes.c_void_p)]
+
+
+def compile_seccomp_filter(rules: object | None) -> bytes | None:
+    """The filter as the BPF program the kernel runs, compiled once in the zygote: libseccomp's
+    `load` compiles it again in every child (0.9 ms of a child's ~15)."""
+    if rules is None:
+        return None
+    try:
+        with tempfile.TemporaryFile() as program:
+            rules.export_bpf(program)  # type: ignore[attr-defined]
+            program.seek(0)
+            compiled = program.read()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return compiled if compiled and len(compiled) % 8 == 0 else None
+
+
+def load_seccomp_program(program: bytes) -> bool:
+    """Install a compiled filter on this process (no_new_privs must be set already)."""
+    instructions = ctypes.create_string_buffer(program, len(program))
+    filter_program = SocketFilterProgram(len(program) // 8, ctypes.cast(instructions, ctypes.c_void_p))
+    return libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(filter_program), 0, 0) == 0
 
 
 def drop_capabilities() -> bool:

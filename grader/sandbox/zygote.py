@@ -43,8 +43,8 @@ class ZygoteState:
     cuda_profile_forced: bool = False
     cuda_read_paths: list[str] = field(default_factory=list)
     cuda_write_paths: list[str] = field(default_factory=list)
-    seccomp_filter: object | None = None
-    seccomp_filter_in_pid_namespace: object | None = None  # pid 1 is the child itself there
+    seccomp_filter: bytes | None = None  # compiled (BPF)
+    seccomp_filter_in_pid_namespace: bytes | None = None  # pid 1 is the child itself there
     pid_namespace: int = -1  # an fd on the zygote's own pid namespace (root), -1 otherwise
     pidfd: int = -1  # the zygote's own pidfd: a child checks that the zygote is still there
     namespaces: bool = True
@@ -120,9 +120,10 @@ def prepare(config: dict) -> ZygoteState:
         state.pidfd = move_high(os.pidfd_open(os.getpid()))
     except OSError:  # Linux before 5.3: a child checks its parent's pid instead (no pid namespace
         state.pid_namespace = -1  # to hide it then)
-    state.seccomp_filter = isolation.build_seccomp_filter(bool(config.get("allow_processes")))
-    state.seccomp_filter_in_pid_namespace = isolation.build_seccomp_filter(
-        bool(config.get("allow_processes")), in_pid_namespace=True)
+    state.seccomp_filter = isolation.compile_seccomp_filter(
+        isolation.build_seccomp_filter(bool(config.get("allow_processes"))))
+    state.seccomp_filter_in_pid_namespace = isolation.compile_seccomp_filter(
+        isolation.build_seccomp_filter(bool(config.get("allow_processes")), in_pid_namespace=True))
     if state.seccomp_filter is None:
         state.warnings.append("seccomp is unavailable: exec, fork and raw sockets are not blocked")
     # Last, once everything is loaded. Frozen objects are never traversed by a collection,
