@@ -362,9 +362,9 @@ def test_seccomp_alone_refuses_signals_to_other_processes() -> None:
     # stops a child from killing every process of its user, the grader first.
     import fcntl
 
-    from grader.sandbox import isolation
+    from grader.sandbox import syscall_filter
 
-    rules = isolation.build_seccomp_filter(allow_processes=False)
+    rules = syscall_filter.build_seccomp_filter(allow_processes=False)
     if rules is None:
         pytest.skip("pyseccomp is unavailable")
     attempts = {
@@ -677,9 +677,9 @@ def test_seccomp_alone_refuses_process_calls_on_other_pids(marked_process: tuple
     # Belt and braces with the pid namespace (and all there is for a child that is not root).
     import ctypes
 
-    from grader.sandbox import isolation
+    from grader.sandbox import syscall_filter
 
-    rules = isolation.build_seccomp_filter(allow_processes=False)
+    rules = syscall_filter.build_seccomp_filter(allow_processes=False)
     if rules is None:
         pytest.skip("pyseccomp is unavailable")
     pid, _ = marked_process
@@ -777,9 +777,9 @@ def test_a_unix_socket_outside_the_sandbox_is_unreachable(sandbox: Sandbox, tmp_
 
 
 def test_seccomp_alone_refuses_every_socket_but_a_stream_socketpair(tmp_path: Path) -> None:
-    from grader.sandbox import isolation
+    from grader.sandbox import syscall_filter
 
-    rules = isolation.build_seccomp_filter(allow_processes=False)
+    rules = syscall_filter.build_seccomp_filter(allow_processes=False)
     if rules is None:
         pytest.skip("pyseccomp is unavailable")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
-from . import child, isolation, memory
+from . import child, isolation, memory, syscall_filter
 from .folders import BASE_PREFIX, empty_folder, remove_folder, remove_stale_bases
 from .protocol import FrameReader, encode_frame, load_array, read_frame_blocking, trusted_reader, write_all
 
@@ -120,10 +120,10 @@ def prepare(config: dict) -> ZygoteState:
         state.pidfd = move_high(os.pidfd_open(os.getpid()))
     except OSError:  # Linux before 5.3: a child checks its parent's pid instead (no pid namespace
         state.pid_namespace = -1  # to hide it then)
-    state.seccomp_filter = isolation.compile_seccomp_filter(
-        isolation.build_seccomp_filter(bool(config.get("allow_processes"))))
-    state.seccomp_filter_in_pid_namespace = isolation.compile_seccomp_filter(
-        isolation.build_seccomp_filter(bool(config.get("allow_processes")), in_pid_namespace=True))
+    state.seccomp_filter = syscall_filter.compile_seccomp_filter(
+        syscall_filter.build_seccomp_filter(bool(config.get("allow_processes"))))
+    state.seccomp_filter_in_pid_namespace = syscall_filter.compile_seccomp_filter(
+        syscall_filter.build_seccomp_filter(bool(config.get("allow_processes")), in_pid_namespace=True))
     if state.seccomp_filter is None:
         state.warnings.append("seccomp is unavailable: exec, fork and raw sockets are not blocked")
     # Last, once everything is loaded. Frozen objects are never traversed by a collection,
