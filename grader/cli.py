@@ -29,7 +29,7 @@ def main() -> None:
               help="Output folder: reports, results.json, grades.csv, gradebook.")
 @click.option("--jobs", type=click.IntRange(1, 256), default=(os.cpu_count() or 1) + 1, show_default="cores + 1",
               help="Submissions graded at once (a worker waits on its sandbox half the time).")
-@click.option("--timeout", type=click.FloatRange(0.1, 3600), help="Seconds per problem (default: the rubric's).")
+@click.option("--timeout", type=click.FloatRange(0.1, 3600), help="Seconds of CPU time per problem (default: the rubric's).")
 @click.option("--memory", type=click.IntRange(64, 1 << 20), help="MiB of memory per submission (default: the rubric's).")
 @click.option("--device", type=DEVICES, default="auto", show_default=True, help="Where torch models run.")
 @click.option("--secret-file", type=click.Path(path_type=Path),

@@ -165,8 +165,8 @@ class ProblemKey:
 class Limits:
     """What one submission's code may use; a breach costs the problem it was on."""
 
-    timeout_seconds: float = 5.0  # wall clock for all cases of one problem
-    load_timeout_seconds: float = 10.0  # wall clock for running the module or notebook cells
+    timeout_seconds: float = 5.0  # CPU time (user) for all cases of one problem; wall clock 3x + 5 s
+    load_timeout_seconds: float = 10.0  # CPU time for running the module or notebook cells (same backstop)
     memory_mib: int = 2048  # address space above the pre-warmed worker's own
     output_kib: int = 64  # captured stdout and stderr, each
     max_processes: int = 0  # extra processes a child may start (0: none)

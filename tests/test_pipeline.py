@@ -539,3 +539,101 @@ def test_the_samples_report_float32_acceptance_and_the_size_that_ran_out_of_memo
     layered = {p["id"]: p for p in students["p1_counts_by_building_linear_layers"]["problems"]}["p1"]
     assert layered["score"] == pytest.approx(9.0) and "617 million weights" in layered["explanation"]
     assert "Allocator" not in json.dumps(layered)
+
+
+# ---------------------------------------------------------------- verdicts whatever the load
+CPU_HUNGRY = ("\n\n_counted = mlp_params\n_warmed_up = False\n\n\n"
+              "def mlp_params(N, L, h, n):\n"
+              "    \"\"\"Honest, but its first call spends about 1.1 s of CPU (18 million additions).\"\"\"\n"
+              "    global _warmed_up\n"
+              "    if not _warmed_up:\n"
+              "        total = 0\n"
+              "        for index in range(18_000_000):\n"
+              "            total += index\n"
+              "        _warmed_up = True\n"
+              "    return _counted(N, L, h, n)\n")
+
+
+def verdicts(results: dict) -> dict[str, list[tuple[object, ...]]]:
+    """What must not depend on the machine's load: each problem's status, score and error kind."""
+    return {entry["id"]: [(problem["id"], problem["status"], problem["score"],
+                           (problem["error"] or {}).get("kind")) for problem in entry["problems"]]
+            for entry in results["submissions"]}
+
+
+@pytest.mark.slow
+def test_a_class_graded_beside_a_cpu_burner_gets_identical_results(tmp_path: Path) -> None:
+    # Limits count the CPU time a student computes, not the wall clock: beside processes that
+    # burn every core, the honest student who needs 1.1 s of its 2 s of CPU is not out of
+    # time, the memory bomb is still "memory" and the endless loop still "timeout".
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for sample in ("ada_lovelace.py", "hostile_memory_bomb.py", "hostile_endless_softmax.py"):
+        shutil.copy(SUBMISSIONS / sample, folder / sample)
+    (folder / "cpu_hungry_honest.py").write_text((SUBMISSIONS / "ada_lovelace.py").read_text() + CPU_HUNGRY)
+    run_class(folder, tmp_path / "idle", fast_settings(), jobs=2)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3 * (os.cpu_count() or 1))]
+    try:
+        run_class(folder, tmp_path / "busy", fast_settings(), jobs=2)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    idle, busy = (verdicts(json.loads((tmp_path / name / "results.json").read_text())) for name in ("idle", "busy"))
+    assert busy == idle
+    assert {status for _, status, _, _ in idle["cpu_hungry_honest"]} == {"correct"}
+    assert ("p1", "error", 0, "memory") in [(p, s, float(score), k) for p, s, score, k in idle["hostile_memory_bomb"]]
+
+
+HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
+#: Hostile fixtures graded with a class, each attacking at import: (fixture, its attack).
+ATTACKS_AT_IMPORT = {"prlimit_on_another_process.py": "limited", "idle_and_pinned_siblings.py": "starved",
+                     "connect_to_unix_socket_outside.py": "answered", "inode_flood.py": "mlp_params(1, 1, 1, 1)",
+                     "endless_loop_deep_in_a_recursion.py": "mlp_params(1, 1, 1, 1)"}
+
+
+@pytest.mark.slow
+def test_hostile_submissions_beside_honest_ones_leave_every_honest_grade_unchanged(tmp_path: Path) -> None:
+    from tests.test_sandbox import MARKED_PROCESS, stand_in_daemon
+
+    honest = students_folder(tmp_path / "honest", "alice", "bob", "carol")
+    run_class(honest, tmp_path / "honest-out", fast_settings(), jobs=2)
+    mixed = students_folder(tmp_path / "class", "alice", "bob", "carol")
+    marker = 271_828
+    target = subprocess.Popen([sys.executable, "-c", MARKED_PROCESS, str(marker), "sibling"], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdout.readline().strip() == "ready"
+        scheduling = (os.sched_getscheduler(target.pid), os.sched_getaffinity(target.pid))
+        with stand_in_daemon(tmp_path) as (path, socket_marker, callers):
+            targets = {"prlimit_on_another_process.py": f"{target.pid} {marker}",
+                       "idle_and_pinned_siblings.py": f"{target.pid} {marker}",
+                       "connect_to_unix_socket_outside.py": f"{path} {socket_marker}"}
+            for fixture, attack in ATTACKS_AT_IMPORT.items():
+                student = mixed / fixture.removesuffix(".py")
+                student.mkdir()
+                call = attack if "(" in attack else f"{attack}()"
+                (student / "solution.py").write_text((HOSTILE / fixture).read_text() + f"\n\n{call}\n")
+                if fixture in targets:
+                    (student / "target.txt").write_text(targets[fixture])
+            outcome = run_class(mixed, tmp_path / "out", fast_settings(), jobs=2)
+        assert callers == []
+        assert (os.sched_getscheduler(target.pid), os.sched_getaffinity(target.pid)) == scheduling
+        import resource
+        assert resource.prlimit(target.pid, resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+    finally:
+        target.kill()
+        target.wait()
+    assert outcome.graded == 3 + len(ATTACKS_AT_IMPORT)
+    results = verdicts(json.loads((tmp_path / "out" / "results.json").read_text()))
+    alone = verdicts(json.loads((tmp_path / "honest-out" / "results.json").read_text()))
+    assert {student: results[student] for student in alone} == alone
+    assert set(results) == set(alone) | {fixture.removesuffix(".py") for fixture in ATTACKS_AT_IMPORT}
+    assert _stored(tmp_path / "out" / "gradebook.sqlite") == len(results)
+    # The recursion that never ends says where it was stopped, in results.json and on its page.
+    entries = json.loads((tmp_path / "out" / "results.json").read_text())["submissions"]
+    stopped = next(entry for entry in entries if entry["id"] == "endless_loop_deep_in_a_recursion")
+    where = "stopped in `down()` at line 8 of solution.py, 50,001 calls deep"
+    assert all(where in problem["error"]["message"] for problem in stopped["problems"])
+    page = next((tmp_path / "out" / "students").glob("endless_loop_deep_in_a_recursion*.html")).read_text()
+    assert "50,001 calls deep" in page

@@ -3,14 +3,19 @@ and the honest submission graded right afterwards in the same Sandbox."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import random
+import resource
+import secrets
 import shutil
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -357,9 +362,9 @@ def test_seccomp_alone_refuses_signals_to_other_processes() -> None:
     # stops a child from killing every process of its user, the grader first.
     import fcntl
 
-    from grader.sandbox import isolation
+    from grader.sandbox import syscall_filter
 
-    rules = isolation.build_seccomp_filter(allow_processes=False)
+    rules = syscall_filter.build_seccomp_filter(allow_processes=False)
     if rules is None:
         pytest.skip("pyseccomp is unavailable")
     attempts = {
@@ -794,3 +799,287 @@ def test_a_later_cell_that_rebinds_the_students_function_does_not_replace_it(san
     assert (softmax.function_used, softmax.imported_from) == ("softmax", None)
     assert np.allclose(softmax.results[0].value, [0, 0, 1, 0])
     assert [result.value for result in report.outcomes["p1"].results] == [7, 7]
+
+
+# ---------------------------------------------------------------- other processes, sockets, /proc
+def probe(name: str) -> CallPlan:
+    """A plan calling the fixture's function `name()` once, without arguments."""
+    return CallPlan(name, (name,), (), ({},))
+
+
+def probed(report: ExecutionReport, name: str) -> object:
+    outcome = report.outcomes[name]
+    assert outcome.error is None and outcome.results[0].error is None, outcome
+    return outcome.results[0].value
+
+
+MARKED_PROCESS = ("import resource, sys, time\n"
+                  "from grader.sandbox.isolation import drop_capabilities\n"
+                  "marker = int(sys.argv[1])\n"
+                  "resource.setrlimit(resource.RLIMIT_MSGQUEUE, (marker, marker))\n"
+                  "if sys.argv[2] == 'sibling':\n"
+                  "    drop_capabilities()\n"
+                  "print('ready', flush=True)\n"
+                  "time.sleep(600)\n")
+
+
+@pytest.fixture
+def marked_process() -> Iterator[tuple[int, int]]:
+    """A stand-in for a sibling child (capabilities dropped, as a child's are: the kernel lets
+    such a process renice and pin another only if that one holds no capability it lacks): a
+    process of this test's own, its RLIMIT_MSGQUEUE set to a random marker that the process
+    fixtures check before they touch anything."""
+    marker = random.randrange(1000, 800_000)
+    process = subprocess.Popen([sys.executable, "-c", MARKED_PROCESS, str(marker), "sibling"], cwd=REPOSITORY,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        yield process.pid, marker
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_prlimit_on_another_process_changes_nothing(sandbox: Sandbox, tmp_path: Path,
+                                                   marked_process: tuple[int, int]) -> None:
+    pid, marker = marked_process
+    folder = student_folder(tmp_path, "prlimit_on_another_process.py", target_txt=f"{pid} {marker}")
+    assert probed(run(sandbox, folder, (probe("limited"),)), "limited") == 0
+    assert resource.prlimit(pid, resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+    assert_honest_still_graded(sandbox)
+
+
+def test_idle_and_pinned_siblings_are_refused(sandbox: Sandbox, tmp_path: Path,
+                                              marked_process: tuple[int, int]) -> None:
+    pid, marker = marked_process
+
+    def scheduling() -> tuple[object, ...]:
+        return os.sched_getscheduler(pid), os.sched_getaffinity(pid), os.getpriority(os.PRIO_PROCESS, pid)
+
+    before = scheduling()
+    folder = student_folder(tmp_path, "idle_and_pinned_siblings.py", target_txt=f"{pid} {marker}")
+    assert probed(run(sandbox, folder, (probe("starved"),)), "starved") == 0
+    assert scheduling() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a pid namespace per child needs root")
+def test_a_child_sees_no_process_but_itself(sandbox: Sandbox, tmp_path: Path, marked_process: tuple[int, int]) -> None:
+    # kill(pid, 0) passes seccomp (a probe sends nothing): only the pid namespace hides the target.
+    pid, marker = marked_process
+    assert "pid-namespace" in sandbox.isolation
+    folder = student_folder(tmp_path, "prlimit_on_another_process.py", target_txt=f"{pid} {marker}")
+    assert probed(run(sandbox, folder, (probe("seen"),)), "seen") == 0
+
+
+def test_seccomp_alone_refuses_process_calls_on_other_pids(marked_process: tuple[int, int]) -> None:
+    # Belt and braces with the pid namespace (and all there is for a child that is not root).
+    import ctypes
+
+    from grader.sandbox import syscall_filter
+
+    rules = syscall_filter.build_seccomp_filter(allow_processes=False)
+    if rules is None:
+        pytest.skip("pyseccomp is unavailable")
+    pid, _ = marked_process
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def raw(number: int, *arguments: int) -> None:
+        if libc.syscall(number, *arguments) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+
+    attempts = {
+        "prlimit read": lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE),
+        "prlimit write": lambda: resource.prlimit(pid, resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY)),
+        "SCHED_IDLE": lambda: os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0)),
+        "sched_setparam": lambda: os.sched_setparam(pid, os.sched_param(0)),
+        "pinned": lambda: os.sched_setaffinity(pid, {0}),
+        "niced": lambda: os.setpriority(os.PRIO_PROCESS, pid, 19),
+        "niced by uid": lambda: os.setpriority(os.PRIO_USER, 0, 0),
+        "io idle": lambda: raw(251, 1, pid, 3 << 13),  # ioprio_set(IOPRIO_WHO_PROCESS, pid, idle)
+        "pidfd": lambda: os.close(os.pidfd_open(pid)),
+        "own limits": lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+        "own affinity": lambda: os.sched_setaffinity(0, os.sched_getaffinity(0)),
+        "own priority": lambda: os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0)),
+    }
+    outcomes = in_a_filtered_child(rules, attempts)
+    assert outcomes == ["prlimit read: EPERM", "prlimit write: EPERM", "SCHED_IDLE: EPERM", "sched_setparam: EPERM",
+                        "pinned: EPERM", "niced: EPERM", "niced by uid: EPERM", "io idle: EPERM", "pidfd: EPERM",
+                        "own limits: done", "own affinity: done", "own priority: done"]
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+
+
+def in_a_filtered_child(rules: object, attempts: dict) -> list[str]:
+    """Each attempt's outcome ("done" or its errno) in a forked child under the filter alone."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            rules.load()  # type: ignore[attr-defined]
+            outcomes = []
+            for name, attempt in attempts.items():
+                try:
+                    attempt()
+                    outcomes.append(f"{name}: done")
+                except OSError as error:
+                    outcomes.append(f"{name}: {errno.errorcode.get(error.errno or 0, error.errno)}")
+            os.write(write_end, "\n".join(outcomes).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end) as pipe:
+        return pipe.read().splitlines()
+
+
+@contextlib.contextmanager
+def stand_in_daemon(folder: Path) -> Iterator[tuple[str, str, list[int]]]:
+    """A Unix socket daemon of this test's own (Docker's, D-Bus's stand-in), its path carrying
+    a random marker; it answers each caller with its credentials. Yields path, marker, and
+    the list it appends each caller's pid to."""
+    marker = secrets.token_hex(6)
+    path = str(folder / f"d-{marker}.sock")
+    callers: list[int] = []
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            with connection:
+                callers.append(struct.unpack("3i", connection.getsockopt(
+                    socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0])
+                connection.sendall(b"uid 0: at your service")
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield path, marker, callers
+    finally:
+        stopping.set()
+        thread.join()
+        listener.close()
+
+
+def test_a_unix_socket_outside_the_sandbox_is_unreachable(sandbox: Sandbox, tmp_path: Path) -> None:
+    with stand_in_daemon(tmp_path) as (path, marker, callers):
+        folder = student_folder(tmp_path, "connect_to_unix_socket_outside.py", target_txt=f"{path} {marker}")
+        assert probed(run(sandbox, folder, (probe("answered"),)), "answered") == 0
+    assert callers == []
+
+
+def test_seccomp_alone_refuses_every_socket_but_a_stream_socketpair(tmp_path: Path) -> None:
+    from grader.sandbox import syscall_filter
+
+    rules = syscall_filter.build_seccomp_filter(allow_processes=False)
+    if rules is None:
+        pytest.skip("pyseccomp is unavailable")
+
+    def stream_pair() -> None:
+        left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        left.sendall(b"x")
+        assert right.recv(1) == b"x"
+
+    with stand_in_daemon(tmp_path) as (path, _, callers):
+        attempts = {
+            "unix socket": lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM),
+            "udp socket": lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+            "datagram pair": lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM),
+            "connect a pair's end": lambda: socket.socketpair()[0].connect(path),
+            "stream pair": stream_pair,
+        }
+        outcomes = in_a_filtered_child(rules, attempts)
+    assert outcomes == ["unix socket: EPERM", "udp socket: EPERM", "datagram pair: EPERM",
+                        "connect a pair's end: EPERM", "stream pair: done"]
+    assert callers == []
+
+
+UNPICKLING_LISTENER = ("import pickle, socket, sys\n"
+                       "server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                       "server.bind(sys.argv[1])\n"
+                       "server.listen(8)\n"
+                       "print('ready', flush=True)\n"
+                       "while True:\n"
+                       "    connection, _ = server.accept()\n"
+                       "    data = b''\n"
+                       "    while chunk := connection.recv(65536):\n"
+                       "        data += chunk\n"
+                       "    connection.close()\n"
+                       "    try:\n"
+                       "        pickle.loads(data)\n"
+                       "    except Exception:\n"
+                       "        pass\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a /proc of the child's own needs its pid and mount namespaces (root)")
+def test_the_cuda_profile_shows_a_child_its_own_proc_only(tmp_path: Path) -> None:
+    # The listener stands in for multiprocessing's fork server: it unpickles what it is sent.
+    # Forced onto the CUDA profile (which grants /proc), the child must not even find it.
+    marker = secrets.token_hex(6)
+    proof = tmp_path / f"proof-{marker}"
+    listener = subprocess.Popen([sys.executable, "-c", UNPICKLING_LISTENER, str(tmp_path / f"l-{marker}.sock")],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+        folder = student_folder(tmp_path, "pickle_to_a_listener_found_in_proc.py", target_txt=f"{marker} {proof}")
+        with Sandbox(LIMITS, preload_torch=False, hidden_paths=[REPOSITORY], cuda_profile=True) as box:
+            assert "own-proc" in box.isolation
+            report = box.execute(load(folder), (probe("seen"), probe("delivered"), probe("reads_own_proc")))
+        assert probed(report, "reads_own_proc") == 1  # what CUDA reads of /proc is still there
+        assert probed(report, "seen") == 0
+        assert probed(report, "delivered") == 0
+        assert not proof.exists()
+    finally:
+        listener.kill()
+        listener.wait()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the private temp base is a tmpfs in the zygote's mount namespace")
+def test_an_inode_flood_stops_at_the_private_temp_bases_inode_cap(tmp_path: Path) -> None:
+    limits = replace(LIMITS, max_disk_mib=16, timeout_seconds=30.0)
+    with Sandbox(limits, preload_torch=False, hidden_paths=[REPOSITORY]) as box:
+        report = run(box, student_folder(tmp_path, "inode_flood.py"), (replace(MLP, cases=MLP.cases[:1]),))
+        made = report.outcomes["p1"].results[0].value
+        assert isinstance(made, int) and 0 < made <= 16 * 256 + 100, report.outcomes["p1"]  # one inode a page
+        assert_honest_still_graded(box)
+
+
+def test_a_timeout_says_where_the_code_was_stopped_and_how_deep(sandbox: Sandbox) -> None:
+    report = run(sandbox, HOSTILE / "endless_loop_deep_in_a_recursion.py", (MLP, SOFTMAX))
+    error = report.outcomes["p1"].error
+    assert error is not None and error.kind == "timeout"
+    assert error.message == ("problem p1 used its 1.5 s of CPU time and was stopped in `down()` at line 8 of "
+                             "endless_loop_deep_in_a_recursion.py, 50,001 calls deep")
+    assert "in down (50,000 times in a row)" in error.detail
+
+
+def test_the_wall_clock_ends_a_sleeping_child_and_waits_for_a_computing_one() -> None:
+    # The wall clock is a backstop for code that sleeps: a child still computing when its
+    # period passes (a machine five times oversubscribed) is left to its own CPU clock.
+    import time
+
+    from grader.sandbox.clock import StageClock, cpu_seconds_used
+
+    sleeper = subprocess.Popen(["sleep", "600"])
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        clocks = {"sleeper": StageClock(sleeper.pid, 1.0), "spinner": StageClock(spinner.pid, 1.0)}
+        start = clocks["spinner"].cpu_then
+        assert start is not None
+        while (cpu_seconds_used(spinner.pid) or 0.0) - start < 0.1:  # however busy the machine
+            time.sleep(0.01)
+        for clock in clocks.values():
+            clock.deadline = time.monotonic()  # as if each period had passed now
+        assert clocks["sleeper"].expired()
+        assert not clocks["spinner"].expired()
+        assert clocks["spinner"].remaining() > 0
+    finally:
+        for process in (sleeper, spinner):
+            process.kill()
+            process.wait()

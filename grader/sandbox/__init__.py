@@ -81,17 +81,20 @@ class Sandbox:
     """A zygote process and the isolation layers it grants; runs submissions one at a time."""
 
     def __init__(self, limits: Limits, *, preload_torch: bool = True, hidden_paths: Sequence[Path] = (),
-                 template: str | None = None, packages: Sequence[str] = ()) -> None:
+                 template: str | None = None, packages: Sequence[str] = (), cuda_profile: bool = False) -> None:
         """`template`: the address of a `ZygoteTemplate` to fork the zygote from, sparing this
         Sandbox its own import of torch; without one (or when it is unreachable) a zygote is
         exec'd for this Sandbox alone. `packages`: names a student may import besides
-        `student_packages.OFFERED` (a rubric's `packages`)."""
+        `student_packages.OFFERED` (a rubric's `packages`). `cuda_profile`: give every child the
+        isolation of a CUDA child (its file rules, its own /proc), GPU or not, as the tests do
+        to check it."""
         self.limits = limits
         self._lock = threading.Lock()
         self._reader = trusted_reader()
         self._stderr = tempfile.TemporaryFile()
         config = {"preload_torch": preload_torch, "hidden": [str(Path(path).resolve()) for path in hidden_paths],
-                  "allow_processes": limits.max_processes > 0, "packages": list(packages)}
+                  "allow_processes": limits.max_processes > 0, "packages": list(packages),
+                  "cuda_profile": cuda_profile}
         self._process: subprocess.Popen[bytes] | ForkedZygote | None = None
         forked = template_connect(template, config, self._stderr.fileno()) if template else None
         hello = None

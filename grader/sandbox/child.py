@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import signal
 import sys
 import traceback
@@ -18,9 +19,10 @@ import numpy as np
 
 from grader import near_names
 
-from . import isolation, standins
+from . import isolation, standins, syscall_filter
 from .folders import copy_submission, files_to_copy
 from .convert import InvalidOutput, describe_module, encode
+from .frames import stop_point, student_traceback
 from .loading import Loader
 from .protocol import encode_frame, write_all
 
@@ -56,28 +58,76 @@ class Child:
         self.namespace: dict[str, Any] = {}
         self.loader = Loader(self.namespace, [], "module")
         self.workdir = ""  # the private copy of the submission, set by `isolate`
+        self.sending = False  # a frame is half written: a stop report must wait for its end
+        self.pending_stop: dict | None = None
 
     def send(self, header: dict, blobs: list[bytes] | None = None) -> None:
-        write_all(self.result_fd, encode_frame(header, blobs or []))
+        self.sending = True
+        try:
+            write_all(self.result_fd, encode_frame(header, blobs or []))
+        finally:
+            self.sending = False
+        if self.pending_stop is not None:
+            self.stop(self.pending_stop)
+
+    # ------------------------------------------------------------------ CPU time
+    def start_cpu_clock(self, seconds: float) -> None:
+        """Allow the stage that starts now `seconds` of user CPU time (every thread's), then
+        stop it.
+
+        CPU time, not the wall clock: a stage gets the same verdict on a busy machine as on an
+        idle one (an honest student who needs a second of CPU timed out beside a burner).
+        User time only: the kernel's time faulting in a memory bomb's pages grows with the
+        machine's memory pressure (reclaim, compaction), and a bomb that MemoryError would
+        have stopped was a timeout under load. The parent's wall clock is a generous backstop
+        for code that sleeps, RLIMIT_CPU (user and system) one for code that lives in syscalls."""
+        signal.setitimer(signal.ITIMER_VIRTUAL, max(seconds, 0.001))
+
+    def stop_cpu_clock(self) -> None:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+
+    def out_of_cpu_time(self, number: int, frame: types.FrameType | None) -> None:
+        """SIGVTALRM: the stage used its CPU time. Say where the student's code was, then exit."""
+        where = stop_point(frame, {label for label, _ in self.job["units"]}, self.workdir)
+        if self.sending:
+            self.pending_stop = where  # `send` reports it once its frame is whole
+            return
+        self.stop(where)
+
+    def stop(self, where: dict) -> None:
+        self.pending_stop = None
+        try:
+            write_all(self.result_fd, encode_frame({"event": "stopped", **where}, []))
+        finally:
+            os._exit(0)
 
     # ------------------------------------------------------------------ isolation
     def isolate(self, workdir: str) -> list[str]:
         """Apply every layer the zygote prepared, strongest last (seccomp blocks unshare)."""
         job, zygote, layers = self.job, self.zygote, ["process-group"]
+        # Forked into a pid namespace of its own (as root), the child is its pid 1.
+        in_pid_namespace = os.getpid() == isolation.PID_IN_OWN_NAMESPACE
+        if in_pid_namespace:
+            layers.append("pid-namespace")
         uses_cuda = any(str(plan["device"]).startswith("cuda") for plan in job["plans"])
+        cuda_profile = uses_cuda or zygote.cuda_profile_forced
         limits = job["limits"]
         files = files_to_copy(job["source"])
         if zygote.private_base:  # room for the copy, then `max_disk_mib` of the child's own
             room = sum(size for _, _, size in files) + (limits["max_disk_mib"] << 20)
-            if isolation.resize_private_base(zygote.base, room):
+            if isolation.resize_private_base(zygote.base, room, len(files)):
                 layers.append("private-temp-base")
         copy_submission(files, workdir)
         self.workdir = workdir  # as sys.path names it, so frame file names start with it
         os.chdir(workdir)
+        own_proc = False
         if zygote.namespaces:
             layers += isolation.unshare_namespaces()
             if isolation.private_mount_namespace():
                 layers += isolation.hide_folders(zygote.mount_hidden)
+                if cuda_profile and in_pid_namespace and isolation.mount_own_proc():
+                    own_proc = True
+                    layers.append("own-proc")
         cpu = int(limits["load_timeout_seconds"] + limits["timeout_seconds"] * max(len(job["plans"]), 1)) + 1
         # CUDA maps huge virtual ranges, so RLIMIT_AS would break it (research, gotcha 2).
         address_space = None if uses_cuda else zygote.virtual_memory + limits["memory_mib"] * (1 << 20)
@@ -88,18 +138,18 @@ class Child:
             layers.append("no-new-privileges")
         if os.geteuid() == 0 and isolation.drop_capabilities():
             layers.append("capabilities-dropped")
-        ruleset = zygote.cuda_ruleset if uses_cuda else zygote.ruleset
+        ruleset = zygote.cuda_ruleset if cuda_profile else zygote.ruleset
+        if own_proc and zygote.landlock_abi:  # its rule must name this /proc, not the zygote's
+            ruleset = isolation.build_landlock_ruleset(zygote.landlock_abi, zygote.cuda_read_paths,
+                                                       zygote.cuda_write_paths)
         if ruleset >= 0 and isolation.restrict_landlock(ruleset):
             layers.append(f"landlock-abi-{zygote.landlock_abi}")
-        for fd in (zygote.ruleset, zygote.cuda_ruleset):
+        for fd in {zygote.ruleset, zygote.cuda_ruleset, ruleset}:
             if fd >= 0:
                 os.close(fd)
-        if zygote.seccomp_filter is not None:
-            try:
-                zygote.seccomp_filter.load()
-                layers.append("seccomp")
-            except OSError:
-                pass
+        program = zygote.seccomp_filter_in_pid_namespace if in_pid_namespace else zygote.seccomp_filter
+        if program is not None and syscall_filter.load_seccomp_program(program):
+            layers.append("seccomp")
         return layers
 
     # ------------------------------------------------------------------ running
@@ -124,7 +174,11 @@ class Child:
         self.namespace = module.__dict__
         self.loader = Loader(self.namespace, job["units"], job["kind"])
         standins.install(self.workdir)
-        error = self.loader.run()
+        self.start_cpu_clock(job["limits"]["load_timeout_seconds"])
+        try:
+            error = self.loader.run()
+        finally:
+            self.stop_cpu_clock()
         return self.loader.notes + standins.notes(), error
 
     def find(self, plan: dict) -> tuple[str | None, Any, dict]:
@@ -172,10 +226,12 @@ class Child:
         self.send({"event": "problem", "problem_id": plan["problem_id"], "function_used": used, "error": error,
                    **found})
         if function is not None:
+            self.start_cpu_clock(self.job["limits"]["timeout_seconds"])  # for all its cases
             for index, case in enumerate(plan["cases"]):
                 header, blobs = self.call(plan, function, case)
                 header.update(event="case", index=index)
                 self.send(header, blobs)
+            self.stop_cpu_clock()
         self.send({"event": "problem-done", "problem_id": plan["problem_id"]})
 
     def call(self, plan: dict, function: Any, case: dict) -> tuple[dict, list[bytes]]:
@@ -232,36 +288,6 @@ def failure(kind: str, message: str, exception_type: str | None, detail: str) ->
     return {"kind": kind, "message": message, "exception_type": exception_type, "detail": detail[-MAX_DETAIL:]}
 
 
-def student_frame(frame: traceback.FrameSummary, labels: set[str], workdir: str) -> traceback.FrameSummary | None:
-    """The frame as the student knows it ("cell 4", "solution.py", "helpers/maths.py"), or None
-    when it is not the student's code (the grader's own child.py, numpy's internals)."""
-    if frame.filename in labels:
-        return frame
-    if workdir and frame.filename.startswith(workdir + os.sep):
-        relative = os.path.relpath(frame.filename, workdir)  # a sibling module the student imported
-        return traceback.FrameSummary(relative, frame.lineno, frame.name, line=frame.line)
-    return None
-
-
-def student_traceback(error: BaseException, labels: set[str], workdir: str) -> str:
-    """The traceback of `error` with the student's frames only, chained exceptions included.
-
-    Students were shown tracebacks starting in /…/grader/sandbox/child.py: noise to them, and
-    a map of the grader's files to anyone probing the sandbox."""
-    formatted = traceback.TracebackException.from_exception(error)
-    pending, seen = [formatted], set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        kept = [student_frame(frame, labels, workdir) for frame in current.stack]
-        current.stack = traceback.StackSummary.from_list([frame for frame in kept if frame is not None])
-        pending.extend(chained for chained in (current.__cause__, current.__context__) if chained is not None)
-        pending.extend(current.exceptions or ())
-    return "".join(formatted.format())
-
-
 def exception_error(error: BaseException, labels: set[str] | None = None, workdir: str = "") -> dict:
     """An exception raised by student code as an error record, with the student's frames only."""
     detail = student_traceback(error, labels or set(), workdir)
@@ -279,7 +305,8 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
     try:
         os.setpgid(0, 0)
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != zygote.pid:
+        # (Not getppid where it can: in a pid namespace of its own the child's parent has no pid.)
+        if select.select([zygote.pidfd], [], [], 0)[0] if zygote.pidfd >= 0 else os.getppid() != zygote.pid:
             os._exit(1)  # the zygote died between fork and prctl
         for signal_number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signal_number, signal.SIG_DFL)
@@ -297,6 +324,9 @@ def main(job: dict, arrays: list[np.ndarray], pipes: tuple[int, int, int], workd
                     pass
         child = Child(job, arrays, 3, zygote)
         layers = child.isolate(workdir)
+        # A handler, never the default: pid 1 of a namespace ignores a default-action signal
+        # (research, gotcha 5), and the report of where the code was needs one anyway.
+        signal.signal(signal.SIGVTALRM, child.out_of_cpu_time)
         cap = int(job["limits"]["output_kib"]) * 1024
         sys.stdout = sys.__stdout__ = CappedWriter(1, cap)  # type: ignore[misc, assignment]
         sys.stderr = sys.__stderr__ = CappedWriter(2, cap)  # type: ignore[misc, assignment]

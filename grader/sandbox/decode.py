@@ -8,6 +8,7 @@ or score field to trust: the only thing a child can claim is an output value.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from grader.models import ERROR_KINDS, CallResult, ExecutionError, Value
@@ -108,3 +109,32 @@ def string_list(items: Any, cap: int = 200) -> tuple[str, ...]:
     if not isinstance(items, list) or len(items) > cap:
         raise ProtocolViolation("expected a list of strings")
     return tuple(text(item, 1000) or "" for item in items)
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where a child's code was when its stage's CPU time ran out (the child's own words)."""
+
+    function: str | None
+    file: str | None
+    line: int | None
+    depth: int
+    stack: tuple[str, ...]
+
+    def phrase(self) -> str:
+        """" in `down()` at line 23 of solution.py, 180,000 calls deep", or "" when unknown."""
+        if not self.function:
+            return ""
+        line = f" at line {self.line}" if self.line is not None else ""
+        depth = f", {self.depth:,} calls deep" if self.depth > 1 else ""
+        return f" in `{self.function}()`{line} of {self.file}{depth}"
+
+
+def stop_point(header: dict) -> StopPoint:
+    """A `stopped` frame as a StopPoint; every field checked, texts capped."""
+    line, depth = header.get("line"), header.get("depth")
+    if (line is not None and type(line) is not int) or type(depth) is not int or depth < 0:
+        raise ProtocolViolation("malformed stop report")
+    return StopPoint(function=text(header.get("function"), 200, optional=True),
+                     file=text(header.get("file"), 300, optional=True), line=line, depth=depth,
+                     stack=string_list(header.get("stack"), 8))

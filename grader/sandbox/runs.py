@@ -1,8 +1,10 @@
-"""The grader's side of one child: send the job, read frames under wall-clock deadlines.
+"""The grader's side of one child: send the job, read frames under wall-clock backstops.
 
 A problem that hangs, crashes or exits costs that problem only: the run reports where it
-stopped so `Sandbox` can go on in a fresh child. Deadlines are per stage (loading, then each
-problem); when one passes, the zygote kills the child's whole process group.
+stopped so `Sandbox` can go on in a fresh child. A stage's limit is CPU time, kept by the
+child itself (which reports where it was stopped); the deadlines here are wall-clock
+backstops per stage (loading, then each problem): when one passes, the zygote kills the
+child's whole process group.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from grader.errors import SandboxError
 from grader.models import CallPlan, CallResult, ExecutionError, Limits, ProblemOutcome
 
 from . import decode
+from .clock import StageClock, wall_clock_backstop
 from .protocol import Frame, FrameReader, ProtocolViolation, encode_frame, write_all
 
 START_TIMEOUT = 60.0
 EXIT_GRACE = 5.0
+
 #: Result bytes one submission may send in all, over every child it takes: an honest one sends
 #: a few MB; answers of 6 million numbers re-sent after each crash took a worker to 1.7 GB.
 RESULT_BYTES = 256 << 20
@@ -41,6 +45,7 @@ class RunResult:
     stdout: bytes = b""
     stderr: bytes = b""
     result_bytes: int = 0  # what the child wrote to its result channel
+    stop: decode.StopPoint | None = None  # the child ran out of CPU time there
 
 
 @dataclass
@@ -74,20 +79,28 @@ def memory_used_mib(exited: dict) -> float:
     return max(kib_field(exited, "peak_rss_kib") - kib_field(exited, "base_rss_kib"), 0) / 1024
 
 
-def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limits, stderr: bytes) -> ExecutionError:
+def describe_exit(exited: dict, stage: str, killed_for_time: bool, limits: Limits, stderr: bytes,
+                  stop: decode.StopPoint | None = None) -> ExecutionError:
     """The error kind and words for a child that stopped without finishing `stage`."""
     number, code = exited.get("signal"), exited.get("exit_code")
     detail = stderr.decode("utf-8", "replace")[-2000:]
     used = memory_used_mib(exited)
-    if (killed_for_time or number == signal.SIGKILL) and used >= MEMORY_EXHAUSTED_SHARE * limits.memory_mib:
-        # A memory bomb under load spends seconds of system time filling its budget, so the
-        # wall clock can stop it before MemoryError does; "timeout" would send the student
-        # hunting for a slow loop.
+    out_of_time = killed_for_time or stop is not None or number == signal.SIGKILL
+    if out_of_time and used >= MEMORY_EXHAUSTED_SHARE * limits.memory_mib:
+        # A memory bomb spends seconds of system time filling its budget, so its CPU time
+        # (or, under load, the wall clock) can run out before MemoryError comes; "timeout"
+        # would send the student hunting for a slow loop.
         return ExecutionError("memory", f"{stage} used all of its {limits.memory_mib} MiB of memory "
                               "and was stopped", detail=detail)
+    seconds = limits.load_timeout_seconds if stage == "loading" else limits.timeout_seconds
+    if stop is not None:
+        stack = "".join(f"  {entry}\n" for entry in stop.stack)
+        return ExecutionError("timeout", f"{stage} used its {seconds:g} s of CPU time and was stopped{stop.phrase()}",
+                              detail=(f"Stopped while running (innermost first):\n{stack}" if stack else "") + detail)
     if killed_for_time:
-        seconds = limits.load_timeout_seconds if stage == "loading" else limits.timeout_seconds
-        return ExecutionError("timeout", f"{stage} took longer than {seconds:g} s and was stopped", detail=detail)
+        return ExecutionError("timeout", f"{stage} was stopped by the clock: {wall_clock_backstop(seconds):g} s passed "
+                              f"without it computing (was it sleeping or waiting?); its limit is {seconds:g} s of CPU "
+                              "time", detail=detail)
     if number in (signal.SIGXCPU, signal.SIGKILL):
         return ExecutionError("timeout", f"{stage} used up its CPU time and was stopped", detail=detail)
     if number is not None:
@@ -109,6 +122,7 @@ class ChildRun:
         self.result = RunResult()
         self.output_cap = limits.output_kib * 1024
         self.result_reader = FrameReader(max_total_bytes=result_bytes)
+        self.child_pid: int | None = None  # its pid as the zygote (and so the grader) names it
 
     def run(self, job_frame: bytes) -> RunResult:
         try:
@@ -143,6 +157,8 @@ class ChildRun:
                 started = self.control_reader.pending.pop(0) if self.control_reader.pending else None
                 if started is None or started.header.get("event") != "started":
                     raise SandboxError("the sandbox zygote sent pipes without a `started` message")
+                pid = started.header.get("pid")
+                self.child_pid = pid if type(pid) is int and pid > 0 else None
                 return fds
         raise SandboxError("the sandbox zygote answered without the child's pipes")
 
@@ -153,17 +169,17 @@ class ChildRun:
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ)
         selector.register(self.control.fileno(), selectors.EVENT_READ)
-        deadline = time.monotonic() + self.limits.load_timeout_seconds
+        clock = StageClock(self.child_pid, self.limits.load_timeout_seconds)
         killed_for_time, kill_sent, violation = False, False, None
         exited: dict | None = None
         buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
         while exited is None:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0 and not kill_sent:
+            timeout = clock.remaining()
+            if timeout <= 0 and not kill_sent and clock.expired():
                 killed_for_time = not self.progress.done
                 self.kill()
                 kill_sent = True
-            for key, _ in selector.select(max(timeout, 0.0) if not kill_sent else None):
+            for key, _ in selector.select(max(clock.remaining(), 0.0) if not kill_sent else None):
                 fd = key.fd
                 if fd == self.control.fileno():
                     exited = self.read_control()
@@ -190,8 +206,10 @@ class ChildRun:
                         self.kill()
                         kill_sent = True
                     if boundary and not kill_sent:
-                        limit = EXIT_GRACE if self.progress.done else self.limits.timeout_seconds
-                        deadline = time.monotonic() + limit
+                        if self.progress.done:  # only its exit is left to wait for
+                            clock.grace(EXIT_GRACE)
+                        else:
+                            clock.restart(self.limits.timeout_seconds)
                 else:
                     buffer = buffers[fd]
                     buffer.extend(data[: max(self.output_cap - len(buffer), 0)])
@@ -221,6 +239,9 @@ class ChildRun:
         event, progress, plans = frame.header.get("event"), self.progress, self.progress.plans
         if event == "ready" and not self.result.layers and not progress.loaded:
             self.result.layers = decode.string_list(frame.header.get("isolation"), 30)
+            return False
+        if event == "stopped" and self.result.layers and self.result.stop is None and not progress.done:
+            self.result.stop = decode.stop_point(frame.header)  # the child exits next
             return False
         if event == "loaded" and not progress.loaded and self.result.layers:
             progress.loaded = True
@@ -279,7 +300,7 @@ class ChildRun:
             failure = ExecutionError("invalid-output", f"the submission wrote malformed data to the grader's "
                                      f"private result channel during {stage}", detail=violation)
         else:
-            failure = describe_exit(exited, stage, killed_for_time, self.limits, result.stderr)
+            failure = describe_exit(exited, stage, killed_for_time, self.limits, result.stderr, result.stop)
         answered = progress.results if progress.problem is not None else []
         if failure.kind == "timeout" and answered and all(
                 r.error is not None and r.error.kind == "memory" for r in answered):

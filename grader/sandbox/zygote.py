@@ -24,7 +24,7 @@ import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
 from grader import student_packages
 
-from . import child, isolation, memory
+from . import child, isolation, memory, syscall_filter
 from .folders import BASE_PREFIX, empty_folder, remove_folder, remove_stale_bases
 from .protocol import FrameReader, encode_frame, load_array, read_frame_blocking, trusted_reader, write_all
 
@@ -40,7 +40,15 @@ class ZygoteState:
     landlock_abi: int = 0
     ruleset: int = -1
     cuda_ruleset: int = -1
-    seccomp_filter: object | None = None
+    #: Every child gets the CUDA profile (its Landlock rules, its own /proc), GPU or not:
+    #: how the tests check that profile's isolation on a machine without one.
+    cuda_profile_forced: bool = False
+    cuda_read_paths: list[str] = field(default_factory=list)
+    cuda_write_paths: list[str] = field(default_factory=list)
+    seccomp_filter: bytes | None = None  # compiled (BPF)
+    seccomp_filter_in_pid_namespace: bytes | None = None  # pid 1 is the child itself there
+    pid_namespace: int = -1  # an fd on the zygote's own pid namespace (root), -1 otherwise
+    pidfd: int = -1  # the zygote's own pidfd: a child checks that the zygote is still there
     namespaces: bool = True
     private_base: bool = False  # `base` is a tmpfs in this zygote's own mount namespace
     virtual_memory: int = 0
@@ -104,13 +112,26 @@ def prepare(config: dict) -> ZygoteState:
     state.library_folders = [entry for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages")]
     write_paths = [state.base, os.devnull]
     state.landlock_abi = isolation.landlock_abi()
+    state.cuda_profile_forced = bool(config.get("cuda_profile"))
+    # CUDA needs its device nodes, /proc and /sys. A child in a pid namespace of its own
+    # mounts a /proc of its own and builds this ruleset itself (a rule names an inode: the
+    # zygote's /proc is not the child's); this one serves a child that cannot.
+    state.cuda_read_paths = read_paths + ["/proc", "/sys"]
+    state.cuda_write_paths = write_paths + [str(path) for path in Path("/dev").glob("nvidia*")]
     if state.landlock_abi:
         state.ruleset = move_high(isolation.build_landlock_ruleset(state.landlock_abi, read_paths, write_paths))
-        if os.path.exists("/dev/nvidiactl"):  # CUDA needs its device nodes, /proc and /sys
-            devices = [str(path) for path in Path("/dev").glob("nvidia*")]
+        if os.path.exists("/dev/nvidiactl") or state.cuda_profile_forced:
             state.cuda_ruleset = move_high(isolation.build_landlock_ruleset(
-                state.landlock_abi, read_paths + ["/proc", "/sys"], write_paths + devices))
-    state.seccomp_filter = isolation.build_seccomp_filter(bool(config.get("allow_processes")))
+                state.landlock_abi, state.cuda_read_paths, state.cuda_write_paths))
+    state.pid_namespace = move_high(isolation.own_pid_namespace())
+    try:
+        state.pidfd = move_high(os.pidfd_open(os.getpid()))
+    except OSError:  # Linux before 5.3: a child checks its parent's pid instead (no pid namespace
+        state.pid_namespace = -1  # to hide it then)
+    state.seccomp_filter = syscall_filter.compile_seccomp_filter(
+        syscall_filter.build_seccomp_filter(bool(config.get("allow_processes"))))
+    state.seccomp_filter_in_pid_namespace = syscall_filter.compile_seccomp_filter(
+        syscall_filter.build_seccomp_filter(bool(config.get("allow_processes")), in_pid_namespace=True))
     if state.seccomp_filter is None:
         state.warnings.append("seccomp is unavailable: exec, fork and raw sockets are not blocked")
     # Last, once everything is loaded. Frozen objects are never traversed by a collection,
@@ -163,7 +184,7 @@ def run_one(control: socket.socket, reader: FrameReader, header: dict, blobs: li
     # What the child starts with: fork copies the page tables of anonymous memory only (file
     # pages are faulted in lazily), so the child's peak RSS begins near the zygote's RssAnon.
     base_rss_kib = isolation.anonymous_memory_kib()
-    pid = os.fork()
+    pid = isolation.fork_into_pid_namespace(state.pid_namespace)
     if pid == 0:
         child.main(header["job"], arrays, (result_write, stdout_write, stderr_write), workdir, state)
     try:
