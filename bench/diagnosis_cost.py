@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from run import a_class  # noqa: E402  (bench/run.py: the cached synthetic class)
-from grader import checking, diagnosis  # noqa: E402
-from grader.pipeline import Grader, Settings, call_plans  # noqa: E402
+from grader.stages import checking, diagnosis  # noqa: E402
+from grader.stages.pipeline import Grader, Settings, call_plans  # noqa: E402
 from grader.rubric import default_rubric_path  # noqa: E402
-from grader.submissions import load  # noqa: E402
+from grader.stages.submissions import load  # noqa: E402
 
 
 def main() -> None:

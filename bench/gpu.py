@@ -81,7 +81,7 @@ def unavailable(device: str) -> str | None:
 def time_reference(count: int, device: str) -> None:
     import time
 
-    from grader.reference_tools import verify_closed_form
+    from grader.commands.reference_tools import verify_closed_form
 
     started, cpu_started = time.perf_counter(), time.process_time()
     lines, agreed = verify_closed_form(count, device, seed=0)

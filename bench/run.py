@@ -64,7 +64,7 @@ def grader_command(submissions: Path, out: Path, jobs: int, rubric: Path | None)
     """`grader run` exactly as a user types it (the console script when installed)."""
     script = ROOT / ".venv" / "bin" / "grader"
     base = [str(script)] if script.exists() else [
-        str(ROOT / ".venv" / "bin" / "python"), "-c", "import sys; from grader.cli import main; sys.exit(main())"]
+        str(ROOT / ".venv" / "bin" / "python"), "-c", "import sys; from grader.commands.cli import main; sys.exit(main())"]
     command = base + ["run", str(submissions), "--out", str(out), "--jobs", str(jobs)]
     return command + (["--rubric", str(rubric)] if rubric else [])
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from grader.models import CallPlan, Limits  # noqa: E402
 from grader.sandbox import Sandbox  # noqa: E402
-from grader.submissions import load  # noqa: E402
+from grader.stages.submissions import load  # noqa: E402
 
 HONEST = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "loading" / "honest_solution.py"
 PLANS = (CallPlan("p1", ("mlp_params",), ("N", "L", "h", "n"),

@@ -12,7 +12,7 @@ from typing import Literal, Mapping, Union
 
 import numpy as np
 
-from grader.precision import DEFAULT_PRECISION, PRECISIONS
+from grader.stages.precision import DEFAULT_PRECISION, PRECISIONS
 
 #: What a failed execution was, as results.json and the reports name it (DESIGN.md).
 ErrorKind = Literal[

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 import numpy as np
 
-from grader import student_packages
+from grader.stages import student_packages
 from grader.course_secret import default_secret_path, legacy_seed_warning
 from grader.errors import RubricError, did_you_mean
 from grader.formulas.settings import FormulaSettings, SettingsError, default_settings, settings_data, with_overrides
-from grader.lateness import LatePolicy, read_policy
+from grader.stages.lateness import LatePolicy, read_policy
 from grader.models import Limits
-from grader.precision import DEFAULT_PRECISION, PRECISIONS, arrays_agree
+from grader.stages.precision import DEFAULT_PRECISION, PRECISIONS, arrays_agree
 from grader.rubric_validation import MISSING, RubricTable, identifiers, number_pair
 
 if TYPE_CHECKING:

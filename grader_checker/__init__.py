@@ -62,9 +62,9 @@ def check(problems: str | Sequence[str] = (), *, notebook: str | Path | None = N
           bundle: str | Path | None = None) -> None:
     """Print `grader check`'s report for this notebook's saved file (or `notebook`), on the
     problems named (all when none). A mistake in the arguments is printed, not raised."""
-    from grader import console
-    from grader.bundle import read_bundle
-    from grader.student_check import check_one
+    from grader.commands import console
+    from grader.outputs.bundle import read_bundle
+    from grader.commands.student_check import check_one
 
     only = (problems,) if isinstance(problems, str) else tuple(problems)
     try:

@@ -1,6 +1,6 @@
 """The student checker's command line: `grader check` and `grader replay`, on public cases only.
 
-`check` is the very command of the instructor's grader (grader/cli.py adds it); `replay` here
+`check` is the very command of the instructor's grader (grader/commands/cli.py adds it); `replay` here
 reruns one of a bundle's public cases, which is what every failing case prints.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli_support import friendly_errors
+from grader.commands.cli_support import friendly_errors
 from grader.errors import UsageError
 from grader_checker import EMBEDDED_BUNDLE
 
@@ -34,9 +34,9 @@ def check(path: Path, bundle: Path | None, output_format: str, output: Path | No
       grader check . --format github
     Exit codes: 0 all correct, 1 something is wrong, 2 unusable input.
     """
-    from grader import console
-    from grader.bundle import read_bundle
-    from grader.student_check import bundle_for, check_one, exit_status
+    from grader.commands import console
+    from grader.outputs.bundle import read_bundle
+    from grader.commands.student_check import bundle_for, check_one, exit_status
 
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder", hint="pass your notebook, module or repository")
@@ -63,10 +63,10 @@ def replay(submission: Path, problem: str, arguments: str, bundle: Path | None) 
     Example (`grader check` prints this command for every failing case):
       grader replay homework.ipynb p3b --args '{"z": [1.0, 2.0, 3.0]}' --bundle public.json
     """
-    from grader import console
-    from grader.bundle import read_bundle
-    from grader.replay import replay_from_bundle
-    from grader.student_check import bundle_for
+    from grader.commands import console
+    from grader.outputs.bundle import read_bundle
+    from grader.commands.replay import replay_from_bundle
+    from grader.commands.student_check import bundle_for
 
     console.print_replay(replay_from_bundle(submission, problem, parse_case(arguments),
                                             read_bundle(bundle or bundle_for(submission, EMBEDDED_BUNDLE))))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import checking, diagnosis
+from grader.stages import checking, diagnosis
 from grader.models import (CallResult, Diagnosis, ExecutionError, ProblemCheck, ProblemKey, ProblemOutcome,
                            SourceUnit)
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
-from grader import cases
+from grader.stages import cases
 from grader.models import ProblemKey
 from grader.rubric import CaseCounts, MisconceptionPolicy, ProblemRubric
 from reference.problem import (Arguments, ArrayProblem, Conventions, CountProblem, Domain,

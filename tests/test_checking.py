@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from grader import cases, checking
+from grader.stages import cases, checking
 from grader.models import CallResult, ExecutionError, ProblemKey, ProblemOutcome
 from tests.test_cases import CONVENTIONS, ToyMlp, ToySoftmax, rubric_for
 
@@ -135,7 +135,7 @@ def test_numbers_past_int64_or_float64_are_no_answer_not_a_crash() -> None:
 # --------------------------------------------------------------------------- precision policy
 
 from reference import PROBLEMS  # noqa: E402
-from grader.precision import PRECISIONS  # noqa: E402
+from grader.stages.precision import PRECISIONS  # noqa: E402
 from tests.fixture_students import grade_fixture, load_fixture  # noqa: E402
 from tests.fixture_students import outcome_of as _outcome_of  # noqa: E402
 
@@ -190,7 +190,7 @@ def test_every_catalogued_mistake_stays_distinguishable_at_float32_precision(pro
 
 @pytest.mark.parametrize("problem_id", ["p3a", "p3b", "p3c"])
 def test_every_catalogued_mistake_in_float32_is_still_named_as_itself(problem_id: str) -> None:
-    from grader import diagnosis
+    from grader.stages import diagnosis
     key = real_key(problem_id)
     for row, combination in enumerate(key.combinations):
         if len(combination) != 1:
@@ -204,7 +204,7 @@ def test_every_catalogued_mistake_in_float32_is_still_named_as_itself(problem_id
 def test_a_float32_naive_softmax_is_still_named_on_the_stress_logits(problem_id: str) -> None:
     # float32's exp overflows at 88.7, not 709, and underflows sooner: on 757 and -1000 the
     # NaN pattern is the float64 naive softmax's, so the mistake keeps its name.
-    from grader import diagnosis
+    from grader.stages import diagnosis
     key = real_key(problem_id)
     check = checking.check(key, outcome_of_fixture(key, "float32_naive_softmax.py"))
     assert diagnosis.diagnose(key, check).misconceptions == ("naive-exp-overflow",)

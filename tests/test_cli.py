@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import main
+from grader.commands.cli import main
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,7 +194,7 @@ def test_replay_from_a_bundle_refuses_a_case_it_does_not_hold(tmp_path: Path) ->
 
 def test_a_grader_bug_on_one_submission_exits_70_after_grading_the_rest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import pipeline
+    from grader.stages import pipeline
     from tests.test_pipeline import grader_bug_on, students_folder
 
     submissions = students_folder(tmp_path / "class", "alice", "mallory")
@@ -286,7 +286,7 @@ def test_a_hand_damaged_bundle_is_refused_before_any_grading(tmp_path: Path, dam
 
 
 def test_a_student_id_cannot_break_a_progress_line() -> None:
-    from grader.cli_support import one_line
+    from grader.commands.cli_support import one_line
 
     # A file named "a\n::error::pwned.py" printed a GitHub workflow command of its own.
     assert "\n" not in one_line("a\n::error::pwned") and "\u202e" not in one_line("a\u202eb")

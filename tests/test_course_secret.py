@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import cases
-from grader.cli import main
+from grader.stages import cases
+from grader.commands.cli import main
 from grader.course_secret import (
     SECRET_FILE_VARIABLE, SECRET_VARIABLE, create_secret, default_secret_path, parse_secret, resolve_secret,
 )
@@ -118,7 +118,7 @@ def test_a_rubric_that_still_carries_a_seed_is_told_how_to_move_it_and_the_seed_
     assert "seed = 20240901" in warning and "Delete the line" in warning and "--seed 20240901" in warning
     code, output = invoke("rubric", "validate", str(course))
     assert code == 0 and "WARNING" in output and "Delete the line" in output
-    from grader.pipeline import Grader, Settings
+    from grader.stages.pipeline import Grader, Settings
 
     with Grader(Settings(rubric_path=course)) as grader:
         assert grader.seed == secret.seed

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from grader import cases, checking, diagnosis
+from grader.stages import cases, checking, diagnosis
 from grader.models import CallResult, Diagnosis, ExecutionError, ProblemKey, ProblemOutcome
 from tests.test_cases import CONVENTIONS, ToyMlp, ToySoftmax, rubric_for
 

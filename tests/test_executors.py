@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from grader.errors import UsageError
-from grader.executors import DaskExecutor, LocalExecutor, make_executor, read_entry_files
-from grader.pipeline import Settings
-from grader.reports.serialize import result_to_data
+from grader.stages.executors import DaskExecutor, LocalExecutor, make_executor, read_entry_files
+from grader.stages.pipeline import Settings
+from grader.outputs.reports.serialize import result_to_data
 from grader.rubric import default_rubric_path, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,7 @@ def test_hanging_submission_costs_its_own_grade_only(settings: Settings, small_c
 
 def test_a_sandbox_failing_under_one_submission_costs_that_submission_only(
         settings: Settings, small_class: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import pipeline
+    from grader.stages import pipeline
     from grader.errors import SandboxError
     from grader.models import GradingFault
 
@@ -171,7 +171,7 @@ def test_shipped_files_keep_folder_structure(tmp_path: Path) -> None:
 
 def test_shipped_files_that_cannot_be_rebuilt_are_that_submissions_fault(
         settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.workers import GRADING_FAULT, grade_shipped
+    from grader.stages.workers import GRADING_FAULT, grade_shipped
 
     # This test's own temp folder, not the machine's: another grader run ships files too.
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

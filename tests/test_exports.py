@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.models import SubmissionResult
-from grader.reports.exports import (
+from grader.outputs.reports.exports import (
     check_json,
     check_text,
     github_annotations,
@@ -147,7 +147,7 @@ def test_job_summary_markdown_tables_problems_and_lists_fixes() -> None:
 
 
 def test_a_student_id_with_control_characters_is_written_out_in_grades_csv() -> None:
-    from grader.reports.exports import _spreadsheet_safe
+    from grader.outputs.reports.exports import _spreadsheet_safe
 
     # `cat grades.csv` must not run an id's escape sequence (OSC 52 sets the clipboard).
     assert _spreadsheet_safe("\x1b]52;c;WA==\x07eve") == "\\x1b]52;c;WA==\\x07eve"
@@ -157,10 +157,10 @@ def test_a_student_id_with_control_characters_is_written_out_in_grades_csv() -> 
 
 # --------------------------------------------------------------------------- LMS grade uploads
 
-from grader.intake import StudentRecord  # noqa: E402
-from grader.lms_layouts import Member  # noqa: E402
-from grader.reports import lms_exports  # noqa: E402
-from grader.reports.serialize import result_from_data, result_to_data  # noqa: E402
+from grader.stages.intake import StudentRecord  # noqa: E402
+from grader.stages.lms_layouts import Member  # noqa: E402
+from grader.outputs.reports import lms_exports  # noqa: E402
+from grader.outputs.reports.serialize import result_from_data, result_to_data  # noqa: E402
 
 #: The columns each LMS documents for its grade import, written out here from its docs (not
 #: imported from the module under test, so a renamed column fails).

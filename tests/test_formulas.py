@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import reference
-from grader import cases, checking, diagnosis
+from grader.stages import cases, checking, diagnosis
 from grader.formulas import grading, worker
 from grader.formulas.finding import Found, Piece, find
 from grader.formulas.grammar import FormulaError, parse
@@ -26,9 +26,9 @@ from grader.formulas.mathml import to_mathml
 from grader.formulas.reading import read
 from grader.formulas.settings import SettingsError, default_settings, with_overrides
 from grader.models import ProblemKey, Verdict
-from grader.pipeline import written_verdict
+from grader.stages.pipeline import written_verdict
 from grader.rubric import Rubric, default_rubric_path, load_rubric
-from grader.submissions import load
+from grader.stages.submissions import load
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).parent / "fixtures" / "formulas" / "corpus.toml"
@@ -272,7 +272,7 @@ def test_a_markdown_file_is_a_write_up_submission(tmp_path: Path) -> None:
 
 
 def test_seed_write_up_graded_from_its_formulas_alone(tmp_path: Path) -> None:
-    from grader.pipeline import Grader, Settings
+    from grader.stages.pipeline import Grader, Settings
 
     entry = tmp_path / "seed_writeup.md"
     entry.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
@@ -291,7 +291,7 @@ def test_seed_write_up_graded_from_its_formulas_alone(tmp_path: Path) -> None:
 def test_code_counts_where_a_submission_has_both(tmp_path: Path) -> None:
     """A folder with code and a write-up: the code's verdict by default, the formula's when the
     rubric says `prefer = "formula"`."""
-    from grader.pipeline import Grader, Settings
+    from grader.stages.pipeline import Grader, Settings
 
     folder = tmp_path / "both"
     folder.mkdir()
@@ -312,9 +312,9 @@ def test_code_counts_where_a_submission_has_both(tmp_path: Path) -> None:
 
 def test_review_is_shown_distinctly_in_results_csv_and_dashboard(tmp_path: Path) -> None:
     from grader.models import RunSummary, SubmissionResult
-    from grader.reports.exports import write_grades_csv, write_results_json
-    from grader.reports.html import render_site
-    from grader.reports.serialize import verdict_from_data, verdict_to_data
+    from grader.outputs.reports.exports import write_grades_csv, write_results_json
+    from grader.outputs.reports.html import render_site
+    from grader.outputs.reports.serialize import verdict_from_data, verdict_to_data
 
     [review, correct] = grade_texts([("p1", "the number of weights"), ("p3c", "p - y")])
     result = SubmissionResult("writer", (review, correct))
@@ -337,7 +337,7 @@ def test_symbolic_equality_is_shown_as_evidence(tmp_path: Path) -> None:
     entry = tmp_path / "writer.md"
     entry.write_text("# Problem 1\n\nFinal formula: $(3N^2+1)h + (L-2)(h^2+h) + (h+1)n$\n\n"
                      "# Problem 3(b)\n\nFinal answer: $\\mathrm{diag}(p) - pp^T$\n", encoding="utf-8")
-    from grader.pipeline import Grader, Settings
+    from grader.stages.pipeline import Grader, Settings
 
     with Grader(Settings(rubric_path=default_rubric_path(), only=("p1", "p3b"))) as grader:
         p1, p3b = grader.grade(entry).verdicts
@@ -350,7 +350,7 @@ def test_symbolic_equality_is_shown_as_evidence(tmp_path: Path) -> None:
 def test_no_written_answer_is_missing_beside_code_and_review_in_a_write_up(tmp_path: Path) -> None:
     """A code submission's prose with no formula leaves the code's `missing`; a write-up that
     never answers a problem goes to a person, with the reason."""
-    from grader.pipeline import Grader, Settings
+    from grader.stages.pipeline import Grader, Settings
 
     with Grader(Settings(rubric_path=default_rubric_path(), only=("p2",))) as grader:
         notebook = grader.grade(ROOT / "submissions" / "syntax_error_in_cell.ipynb").verdicts[0]
@@ -364,7 +364,7 @@ def test_no_written_answer_is_missing_beside_code_and_review_in_a_write_up(tmp_p
 def test_notebook_markdown_cells_answer_what_the_code_does_not(tmp_path: Path) -> None:
     """A notebook whose code defines mlp_params only: 3(b) comes from its markdown cell."""
     import nbformat
-    from grader.pipeline import Grader, Settings
+    from grader.stages.pipeline import Grader, Settings
 
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
@@ -392,7 +392,7 @@ def test_a_wrong_formula_table_in_a_rubric_names_its_key(tmp_path: Path) -> None
 
 def test_a_hostile_formula_reaches_the_page_as_text(tmp_path: Path) -> None:
     from grader.models import RunSummary, SubmissionResult
-    from grader.reports.html import render_site
+    from grader.outputs.reports.html import render_site
 
     [verdict] = grade_texts([("p1", "<script>alert(1)</script> + N")])
     render_site(RunSummary(rubric={}, seed=1, results=(SubmissionResult("mallory", (verdict,)),)), tmp_path)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import GradebookError
-from grader.gradebook import Gradebook
-from grader.reports.serialize import result_to_data
+from grader.outputs.gradebook import Gradebook
+from grader.outputs.reports.serialize import result_to_data
 from tests.sample_results import sample_class, synthetic_result
 
 RUBRIC = "rubric-digest-one"
@@ -150,7 +150,7 @@ def test_a_file_that_is_not_a_gradebook_is_a_clear_error(tmp_path: Path) -> None
 WRITER = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]
-from grader.gradebook import Gradebook
+from grader.outputs.gradebook import Gradebook
 from tests.sample_results import synthetic_result
 book = Gradebook(sys.argv[1])
 for index in range(int(sys.argv[2])):

@@ -1,4 +1,4 @@
-"""The way in (`grader/intake.py`, `archives.py`, `lms_layouts.py`, `roster.py`, `lateness.py`):
+"""The way in (`grader/stages/intake.py`, `archives.py`, `lms_layouts.py`, `roster.py`, `lateness.py`):
 each LMS's export of a small class, built from its documented layout, yields exactly its
 students under readable ids; hostile archives and metadata are refused; roster and late policy."""
 
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.archives import MAX_RATIO, unpack
+from grader.stages.archives import MAX_RATIO, unpack
 from grader.errors import RubricError, SubmissionsError, UsageError
-from grader.intake import take_in
-from grader.lateness import LatePolicy, assess
-from grader.roster import read_roster
+from grader.stages.intake import take_in
+from grader.stages.lateness import LatePolicy, assess
+from grader.stages.roster import read_roster
 from grader.rubric import default_rubric_path, load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,9 +252,9 @@ def test_a_zip_bomb_is_refused_and_leaves_nothing_behind(tmp_path: Path) -> None
 
 def test_a_zip_declaring_more_than_the_total_cap_is_refused_before_unpacking(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import grader.archives
+    import grader.stages.archives
 
-    monkeypatch.setattr(grader.archives, "MAX_TOTAL_BYTES", 1000)
+    monkeypatch.setattr(grader.stages.archives, "MAX_TOTAL_BYTES", 1000)
     archive = hostile_zip(tmp_path / "big.zip", "big.py", b"y = 2\n" * 400)
     with pytest.raises(SubmissionsError, match="unpack to"):
         unpack(archive)
@@ -392,8 +392,8 @@ def test_staging_never_follows_a_link_in_an_export_folder(tmp_path: Path) -> Non
     (blackboard_export, {"jdoe", "asmith"}),
 ])
 def test_each_lms_zip_grades_exactly_its_students_under_readable_ids(tmp_path: Path, export, expected) -> None:  # type: ignore[no-untyped-def]
-    from grader.pipeline import Settings
-    from grader.runs import run_class
+    from grader.stages.pipeline import Settings
+    from grader.commands.runs import run_class
 
     archive = zipped(export(tmp_path / "export"), tmp_path / "export.zip", "download/")
     outcome = run_class(archive, tmp_path / "out", Settings(rubric_path=default_rubric_path()), jobs=1)
@@ -404,8 +404,8 @@ def test_each_lms_zip_grades_exactly_its_students_under_readable_ids(tmp_path: P
 
 
 def test_grading_the_same_export_again_regrades_nothing(tmp_path: Path) -> None:
-    from grader.pipeline import Settings
-    from grader.runs import run_class
+    from grader.stages.pipeline import Settings
+    from grader.commands.runs import run_class
 
     archive = zipped(canvas_export(tmp_path / "canvas"), tmp_path / "canvas.zip")
     settings = Settings(rubric_path=default_rubric_path())

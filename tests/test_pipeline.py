@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.bundle import read_bundle, write_bundle
-from grader.pipeline import Grader, Settings
+from grader.outputs.bundle import read_bundle, write_bundle
+from grader.stages.pipeline import Grader, Settings
 from grader.rubric import default_rubric_path, load_rubric
-from grader.runs import rerender, run_class
-from grader.student_check import check_one
+from grader.commands.runs import rerender, run_class
+from grader.commands.student_check import check_one
 from tests.sample_expectations import EXPECTED, EXPECTED_ERROR_KINDS, EXPECTED_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +197,7 @@ def test_check_from_a_bundle_agrees_with_the_answer_key(tmp_path: Path) -> None:
 
 def test_a_grader_bug_on_one_submission_leaves_it_ungraded_and_grades_the_class(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import pipeline
+    from grader.stages import pipeline
 
     submissions = students_folder(tmp_path / "class", "alice", "mallory")
     # As a student's 10**30 once met an int64 comparison:
@@ -215,7 +215,7 @@ def test_a_grader_bug_on_one_submission_leaves_it_ungraded_and_grades_the_class(
 
 def test_a_grader_bug_reading_one_entry_leaves_it_ungraded_and_grades_the_class(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import runs
+    from grader.commands import runs
 
     submissions = students_folder(tmp_path / "class", "alice", "mallory")
     grader_bug_on(monkeypatch, runs, "load", "mallory", RecursionError("maximum recursion depth exceeded"))
@@ -227,7 +227,7 @@ def test_a_grader_bug_reading_one_entry_leaves_it_ungraded_and_grades_the_class(
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(tmp_path: Path) -> None:
     from grader.errors import UsageError
-    from grader.runs import hold_output_folder, prepare_output_folder
+    from grader.commands.runs import hold_output_folder, prepare_output_folder
 
     out = tmp_path / "out"
     prepare_output_folder(out, SUBMISSIONS)
@@ -278,7 +278,7 @@ def test_manual_points_imported_by_report_show_up_and_survive_a_rerun(
         sample_run: tuple[dict, Path], tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from grader.cli import main
+    from grader.commands.cli import main
 
     out = own_copy(sample_run, tmp_path)
     scores = tmp_path / "proof-scores.csv"
@@ -414,7 +414,7 @@ def test_the_public_bundle_holds_public_and_stress_cases_only(tmp_path: Path) ->
     # (under any tag) would have given them away. Each problem's cases must be exactly its
     # public cases, its stress cases and the probes around the first, straight from the reference.
     import reference
-    from grader.cases import case_identity, probe_cases
+    from grader.stages.cases import case_identity, probe_cases
     from grader.models import Case
 
     rubric = load_rubric(default_rubric_path())
@@ -490,7 +490,7 @@ REALISTIC = {
 
 @pytest.fixture(scope="module")
 def realistic_results() -> dict[str, object]:
-    from grader.pipeline import Grader
+    from grader.stages.pipeline import Grader
 
     # The default limits: importing matplotlib and pandas takes a few seconds on a busy machine.
     with Grader(Settings(rubric_path=default_rubric_path(), hidden_paths=(ROOT,))) as grader:

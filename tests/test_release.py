@@ -1,4 +1,4 @@
-"""The way out (`grader/reports/release.py`): what a student's released page may carry."""
+"""The way out (`grader/outputs/reports/release.py`): what a student's released page may carry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from grader.models import ExecutionError, FailingCase
-from grader.reports.release import released_result, student_replay, without_paths
+from grader.outputs.reports.release import released_result, student_replay, without_paths
 from tests.sample_results import sample_class
 
 INSTRUCTOR = "grader replay /home/prof/hw1/out/intake/hoppergrace p3b --args '{\"z\": [1.0, 2.0]}'"

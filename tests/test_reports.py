@@ -18,12 +18,12 @@ import pytest
 
 from grader.errors import GraderError
 from grader.models import ERROR_KINDS, ExecutionError, FailingCase, RunSummary, SubmissionResult, Verdict
-from grader.reports.formatting import grouped_notes
-from grader.reports.html import TEMPLATES, render_site
-from grader.reports.outcomes import outcome_of
-from grader.reports.written import written_answer_html
-from grader.reports.serialize import result_from_data, result_to_data, summary_from_data, summary_to_data
-from grader.reports.statistics import dashboard, student_file_name
+from grader.outputs.reports.formatting import grouped_notes
+from grader.outputs.reports.html import TEMPLATES, render_site
+from grader.outputs.reports.outcomes import outcome_of
+from grader.outputs.reports.written import written_answer_html
+from grader.outputs.reports.serialize import result_from_data, result_to_data, summary_from_data, summary_to_data
+from grader.outputs.reports.statistics import dashboard, student_file_name
 from tests.page_checks import BODY_FONT, LAYOUT_PROBLEMS, MATH_PROOF, TICK_BOXES, showcase_summary
 from tests.sample_results import OVERFLOW_CASE, sample_class, sample_summary, verdict
 

@@ -9,7 +9,7 @@ import pytest
 
 from grader.errors import RubricError
 from grader.models import Limits
-from grader.precision import PRECISIONS
+from grader.stages.precision import PRECISIONS
 from grader.rubric import default_rubric_path, load_rubric, validate_rubric
 from reference import PROBLEMS
 

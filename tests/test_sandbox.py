@@ -28,7 +28,7 @@ import torch
 
 from grader.models import CallPlan, ExecutionReport, Limits
 from grader.sandbox import Sandbox
-from grader.submissions import load
+from grader.stages.submissions import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOSTILE, LOADING = FIXTURES / "hostile", FIXTURES / "loading"
@@ -757,7 +757,7 @@ def test_a_rubric_package_is_readable_only_when_the_rubric_adds_it(tmp_path: Pat
 
 
 def test_near_name_claims_and_origins_from_a_child_are_checked() -> None:
-    from grader import near_names as names
+    from grader.stages import near_names as names
     from grader.sandbox import decode
     from grader.sandbox.protocol import ProtocolViolation
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import checking, diagnosis, scoring
+from grader.stages import checking, diagnosis, scoring
 from grader.errors import RubricError, UsageError
 from grader.models import CallResult, Case, ExecutionError, ProblemOutcome, Verdict
 from grader.rubric import ManualRubric, MisconceptionPolicy, ProblemRubric
@@ -211,7 +211,7 @@ def test_a_heading_a_megabyte_long_does_not_hang_the_grader() -> None:
     # `(.*?)[ \t#]*$` backtracked quadratically, in the grader's process: a line of 100,000
     # spaces took 30 s, this one ~50 minutes. Linear now (~10 ms); the limit only tells a hang
     # from an answer, it measures no speed.
-    code = ("from grader import scoring\n"
+    code = ("from grader.stages import scoring\n"
             "print(len(scoring.find_section('^x', ['# x' + ' ' * 1_000_000 + 'y'])))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parent.parent)
@@ -221,7 +221,7 @@ def test_a_heading_a_megabyte_long_does_not_hang_the_grader() -> None:
 def test_the_default_manual_heading_on_a_megabyte_of_spaces_does_not_hang_the_grader() -> None:
     # The rubric's `3\s*[.(]?\s*a` backtracked quadratically over a heading's 100,000 spaces
     # (45 s; an hour at the 1 MB text cap): a heading is searched in its first 200 characters.
-    code = ("from grader import scoring; from grader.rubric import default_rubric_path, load_rubric\n"
+    code = ("from grader.stages import scoring; from grader.rubric import default_rubric_path, load_rubric\n"
             "item = load_rubric(default_rubric_path()).manual[0]\n"
             "print(repr(scoring.find_section(item.heading, ['# 3' + ' ' * 1_000_000 + 'x'])))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,

@@ -24,14 +24,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from grader import checker_build
-from grader.bundle import write_bundle
-from grader.checker_build import build_checker, checker_version
-from grader.cli import main
+from grader.commands import checker_build
+from grader.outputs.bundle import write_bundle
+from grader.commands.checker_build import build_checker, checker_version
+from grader.commands.cli import main
 from grader.errors import GraderError, UsageError
 from grader.rubric import default_rubric_path, load_rubric
-from grader.source_locations import locate
-from grader.submissions import load
+from grader.stages.source_locations import locate
+from grader.stages.submissions import load
 from grader_checker import check, find_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def test_the_installed_checker_holds_no_answer_key_nor_case_generator(bare_envir
     assert "grader_checker/public.json" in files and "grader/sandbox/zygote.py" in files
     with zipfile.ZipFile(wheel) as archive:
         assert not [name for name in archive.namelist() if name.startswith("reference/")]
-    assert not {"grader/cases.py", "grader/reference_tools.py", "grader/commands.py", "grader/cli.py"} & set(files)
+    assert not {"grader/stages/cases.py", "grader/commands/reference_tools.py", "grader/commands/answer_key.py", "grader/commands/cli.py"} & set(files)
     defined_in_key = reference_functions()
     formulas = reference_formula_lines()
     assert "stable_softmax" in defined_in_key and formulas  # the two lists are not empty by mistake
@@ -126,7 +126,7 @@ def test_the_installed_checker_holds_no_answer_key_nor_case_generator(bare_envir
 def test_the_build_refuses_a_checker_that_would_import_the_answer_key(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     for name, text in {"grader_checker/__init__.py": "from grader import leaky\n", "grader/__init__.py": "",
-                       "grader/leaky.py": "import typing\nif typing.TYPE_CHECKING:\n    import grader.cases\n"
+                       "grader/leaky.py": "import typing\nif typing.TYPE_CHECKING:\n    import grader.stages.cases\n"
                                           "def later():\n    import reference\nfrom reference import PROBLEMS\n"}.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
@@ -135,7 +135,7 @@ def test_the_build_refuses_a_checker_that_would_import_the_answer_key(tmp_path: 
     with pytest.raises(GraderError, match=r"would ship reference: imported at load time by grader.leaky <- grader_checker"):
         checker_build.shipped_modules()
     # Under TYPE_CHECKING or inside a function it is not loaded: those alone are shipped.
-    (tmp_path / "grader/leaky.py").write_text("import typing\nif typing.TYPE_CHECKING:\n    import grader.cases\n"
+    (tmp_path / "grader/leaky.py").write_text("import typing\nif typing.TYPE_CHECKING:\n    import grader.stages.cases\n"
                                               "def later():\n    import reference\n")
     assert set(checker_build.shipped_modules()) == {"grader_checker", "grader", "grader.leaky"}
 
@@ -279,7 +279,7 @@ def test_init_ci_refuses_a_checker_of_another_bundle_and_a_url_that_is_no_url(bu
 
 
 def test_the_workflow_installs_torch_always_for_build_cnn_else_only_for_code_that_imports_it(tmp_path: Path) -> None:
-    from grader.workflow import torch_command
+    from grader.commands.workflow import torch_command
 
     always = torch_command(True)
     assert always.startswith("python -m pip install torch==") and "download.pytorch.org/whl/cpu" in always

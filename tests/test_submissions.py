@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import SubmissionsError
-from grader.submissions import discover, load
+from grader.stages.submissions import discover, load
 
 LOADING = Path(__file__).parent / "fixtures" / "loading"
 
@@ -210,7 +210,7 @@ def test_written_text_and_notes_are_capped(tmp_path: Path) -> None:
 
 def test_a_module_too_large_to_parse_is_scanned_for_its_top_level_names() -> None:
     from grader.models import SourceUnit
-    from grader.submissions import defined_names
+    from grader.stages.submissions import defined_names
 
     # `ast` of 4.8 MB of `x=1` lines took 25 s and 2.7 GB of the grader's memory.
     code = "def mlp_params(N, L, h, n):\n    x = 1\nsoftmax = None\n" + "x=1\n" * 60_000 + "class Net:\n    pass\n"
@@ -246,7 +246,7 @@ def change_extra(path: Path) -> None:
 
 def test_the_digest_covers_exactly_what_the_sandbox_copies(tmp_path: Path) -> None:
     from grader.sandbox.folders import files_to_copy as copied_by_the_sandbox
-    from grader.submission_files import copied_digest, files_to_copy
+    from grader.stages.submission_files import copied_digest, files_to_copy
 
     folder = folder_importing_files_loading_skips(tmp_path / "erin")
     (folder / "__pycache__").mkdir()

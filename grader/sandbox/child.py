@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import near_names
+from grader.stages import near_names
 
 from . import isolation, standins, syscall_filter
 from .folders import copy_submission, files_to_copy

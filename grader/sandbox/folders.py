@@ -2,7 +2,7 @@
 
 A child may write anywhere in its zygote's base, so the base is emptied after every child
 and a dead zygote's base is removed by the next; a child's copy holds what
-`grader.submission_files.files_to_copy` lists, the files the submission's digest covers.
+`grader.stages.submission_files.files_to_copy` lists, the files the submission's digest covers.
 Nothing here recurses: a student's folder may be thousands of levels deep.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 # What a copy holds is decided in one place, which the digest of a submission also uses: a
 # file the child can import must be one whose change makes a rerun regrade.
-from grader.submission_files import files_to_copy
+from grader.stages.submission_files import files_to_copy
 
 BASE_PREFIX = "grader-sandbox-"
 

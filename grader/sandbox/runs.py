@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grader import near_names
+from grader.stages import near_names
 from grader.errors import SandboxError
 from grader.models import CallPlan, CallResult, ExecutionError, Limits, ProblemOutcome
 

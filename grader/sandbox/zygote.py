@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np  # noqa: F401  (preloaded: every child inherits it)
 
-from grader import student_packages
+from grader.stages import student_packages
 
 from . import child, isolation, memory, syscall_filter
 from .folders import BASE_PREFIX, empty_folder, remove_folder, remove_stale_bases

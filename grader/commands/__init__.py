@@ -1,0 +1,1 @@
+"""The command layer: click commands, what the terminal shows, runs and replays."""

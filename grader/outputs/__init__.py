@@ -1,0 +1,1 @@
+"""What a run leaves behind: the gradebook, the public bundle, the reports."""

@@ -1,0 +1,1 @@
+"""The grading stages in pipeline order: load, cases, checking, diagnosis, scoring."""
