@@ -51,11 +51,11 @@ def without_bidi_controls(value: object) -> object:
     the stylesheet reached the browser as `.charts &gt; div` and `&#34;Segoe UI&#34;` (the body
     fell back to a serif font). The escapes written in are ASCII without `<&>"'`, so wrapping
     the result back in Markup cannot open a tag."""
+    if not isinstance(value, str) or BIDI_CONTROLS.search(value) is None:
+        return value  # the common case, returned as it is: no copy of each page's 15 KB stylesheet
     if isinstance(value, Markup):
         return Markup(written_out(str(value), BIDI_CONTROLS))
-    if isinstance(value, str):
-        return written_out(value, BIDI_CONTROLS)
-    return value
+    return written_out(value, BIDI_CONTROLS)
 
 
 @lru_cache(maxsize=1)
