@@ -398,3 +398,62 @@ def test_a_hostile_formula_reaches_the_page_as_text(tmp_path: Path) -> None:
     render_site(RunSummary(rubric={}, seed=1, results=(SubmissionResult("mallory", (verdict,)),)), tmp_path)
     page = (tmp_path / "students" / "mallory.html").read_text(encoding="utf-8")
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+
+
+def test_a_person_decides_an_answer_awaiting_review_until_the_answer_changes(tmp_path: Path) -> None:
+    """grade -> p2 unreadable (review) -> `report --manual` awards 7/15 -> counted, shown as
+    partial with the person's note; a rerun keeps it; a changed file drops it with a note."""
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from grader.commands.cli import main
+    from grader.commands.runs import run_class
+    from grader.stages.pipeline import Settings
+
+    submissions, out = tmp_path / "class", tmp_path / "out"
+    submissions.mkdir()
+    write_up = submissions / "writer.md"
+    p1 = "# Problem 1\n\nFinal formula: $$(3N^2 + 1)h + (L-1)(h^2 + h) + (h+1)n$$\n\n"
+    write_up.write_text(p1 + "# Problem 2\n\nFinal formula: $$\\text{weights of every layer}$$\n", encoding="utf-8")
+    settings = Settings(rubric_path=default_rubric_path(), only=("p1", "p2"))
+
+    def graded() -> tuple[dict[str, Any], dict[str, str]]:
+        [submission] = json.loads((out / "results.json").read_text(encoding="utf-8"))["submissions"]
+        with (out / "grades.csv").open(newline="", encoding="utf-8") as handle:
+            [row] = list(csv.DictReader(handle))
+        return {problem["id"]: problem for problem in submission["problems"]} | {"total": submission["total"]}, row
+
+    run_class(submissions, out, settings, jobs=1)
+    problems, row = graded()
+    assert (problems["p1"]["status"], problems["p2"]["status"], row["p2"], row["total"]) == ("correct", "review", "review", "10")
+
+    points = tmp_path / "points.csv"
+    points.write_text("student_id,item_id,points,comment\nwriter,p1,3,\n", encoding="utf-8")
+    refused = CliRunner().invoke(main, ["report", str(out), "--manual", str(points)])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "row 2: p1 was graded automatically for writer; only a problem awaiting review takes manual points" \
+        in " ".join(refused.output.split())
+    points.write_text("student_id,item_id,points,comment\nwriter,p2,7,counts the weights but not the biases\n",
+                      encoding="utf-8")
+    reported = CliRunner().invoke(main, ["report", str(out), "--manual", str(points)])
+    assert reported.exit_code == 0, reported.output
+    problems, row = graded()
+    note = "Points awarded by a person after review: 7 of 15 (counts the weights but not the biases)"
+    assert (problems["p2"]["status"], problems["p2"]["score"], row["p2"], row["total"]) == ("partial", 7.0, "7", "17")
+    assert note in problems["p2"]["notes"] and problems["total"] == 17.0
+    # The answer the person read stays beside the points.
+    assert problems["p2"]["formula"]["raw"] == "$$\\text{weights of every layer}$$"
+    assert note in (out / "students" / "writer.html").read_text(encoding="utf-8")
+
+    run_class(submissions, out, settings, jobs=1)  # a rerun regrades nothing and keeps the decision
+    problems, row = graded()
+    assert (problems["p2"]["status"], row["total"]) == ("partial", "17")
+
+    write_up.write_text(p1 + "# Problem 2\n\nFinal formula: $$\\text{parameters of every layer}$$\n", encoding="utf-8")
+    run_class(submissions, out, settings, jobs=1)
+    problems, row = graded()
+    assert (problems["p2"]["status"], row["p2"], row["total"]) == ("review", "review", "10")
+    assert problems["p2"]["notes"][-1] == ("Points a person awarded after review (7 of 15) were dropped: "
+                                           "the submission changed since it was read")

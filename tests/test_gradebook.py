@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import GradebookError
+from grader.models import SubmissionResult, Verdict
 from grader.outputs.gradebook import Gradebook
 from grader.outputs.reports.serialize import result_to_data
 from tests.sample_results import sample_class, synthetic_result
@@ -138,6 +140,105 @@ def test_bad_manual_rows_name_file_row_and_value(tmp_path: Path, text: str, expe
         # Nothing of a bad file is imported, not even its good rows.
         assert all(result.manual[0].score in (None, 9.0, 6.0, 8.0, 10.0) for result in book.results(RUBRIC))
         assert {result.student_id: result.manual[0].score for result in book.results(RUBRIC)}["alice"] == 9.0
+
+
+def awaiting_review(result: SubmissionResult, *problem_ids: str, digest: str | None = None) -> SubmissionResult:
+    """`result` with the written answers of `problem_ids` awaiting review (no score yet)."""
+    verdicts = tuple(dataclasses.replace(verdict, status="review", score=0.0, explanation="needs review: unreadable")
+                     if verdict.problem_id in problem_ids else verdict for verdict in result.verdicts)
+    return dataclasses.replace(result, verdicts=verdicts, digest=result.digest if digest is None else digest)
+
+
+def class_with_reviews() -> list[SubmissionResult]:
+    """The sample class, with alice's p2 and p3b and erin's p1 awaiting review."""
+    found = {result.student_id: result for result in sample_class()}
+    found["alice"] = awaiting_review(found["alice"], "p2", "p3b")
+    found["erin"] = awaiting_review(found["erin"], "p1")
+    return list(found.values())
+
+
+def verdict_of(results: list[SubmissionResult], student_id: str, problem_id: str) -> Verdict:
+    result = next(result for result in results if result.student_id == student_id)
+    return next(verdict for verdict in result.verdicts if verdict.problem_id == problem_id)
+
+
+def test_points_for_an_answer_awaiting_review_decide_it_and_survive_a_rerun(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in class_with_reviews():
+            book.save(result, RUBRIC)
+        alice_before = next(result for result in book.results(RUBRIC) if result.student_id == "alice").total
+        points = write_csv(tmp_path / "points.csv", "student_id,item_id,points,comment\n"
+                           "alice,p2,7,counts the weights but not the biases\nalice,p3b,10,\nerin,p1,0,no formula\n"
+                           "bob,p3a-proof,5,\n")
+        assert book.import_manual(points) == 4
+    # A rerun (after a change of rubric here) saves fresh results in which they await review again.
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in class_with_reviews():
+            book.save(result, OTHER_RUBRIC)
+        results = book.results(OTHER_RUBRIC)
+    p2, p3b, erin_p1 = verdict_of(results, "alice", "p2"), verdict_of(results, "alice", "p3b"), verdict_of(results, "erin", "p1")
+    assert (p2.status, p2.score, p2.explanation) == ("partial", 7.0, "counts the weights but not the biases")
+    assert p2.notes[-1] == "Points awarded by a person after review: 7 of 10 (counts the weights but not the biases)"
+    assert (p3b.status, p3b.score, p3b.explanation) == ("correct", 10.0, "")
+    assert (erin_p1.status, erin_p1.score) == ("incorrect", 0.0)
+    alice = next(result for result in results if result.student_id == "alice")
+    assert alice.total == alice_before + 17.0  # counted in the total now
+    assert verdict_of(results, "bob", "p2").status == "partial"  # untouched
+
+
+def test_a_decision_is_dropped_with_a_note_when_the_answer_is_graded_again(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in class_with_reviews():
+            book.save(result, RUBRIC)
+        book.import_manual(write_csv(tmp_path / "points.csv", "student_id,item_id,points\nalice,p2,7\nerin,p1,4\n"))
+        # alice changed her file and it still cannot be read; erin's answer is now read by the grader.
+        found = {result.student_id: result for result in sample_class()}
+        book.save(awaiting_review(found["alice"], "p2", "p3b", digest="sha256:changed"), RUBRIC)
+        book.save(found["erin"], RUBRIC)
+        results = book.results(RUBRIC)
+    p2, erin_p1 = verdict_of(results, "alice", "p2"), verdict_of(results, "erin", "p1")
+    assert (p2.status, p2.score) == ("review", 0.0)
+    assert p2.notes[-1] == "Points a person awarded after review (7 of 10) were dropped: the submission changed since it was read"
+    assert (erin_p1.status, erin_p1.score) == (found["erin"].verdicts[0].status, found["erin"].verdicts[0].score)
+    assert erin_p1.notes[-1].endswith("were dropped: the answer was graded automatically when the submission "
+                                      "was graded again")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("student_id,item_id,points\nbob,p2,5\n",
+         r"(?s)row 2: p2 was graded automatically for bob; only a problem awaiting review takes manual points"
+         r".*awaiting review: none"),
+        ("student_id,item_id,points\nalice,p2,5\nalice,p1,5\n",
+         r"(?s)row 3: p1 was graded automatically for alice.*awaiting review: p2, p3b"),
+        ("student_id,item_id,points\nalice,p22,5\n", r"(?s)row 2: unknown item_id 'p22'.*did you mean \"p2\""),
+        ("student_id,item_id,points\nalice,p2,11\n", r"row 2: points '11' for p2 is not a number from 0 to 10"),
+        ("student_id,item_id,points\nalice,p2,-1\n", r"row 2: points '-1' for p2"),
+        ("student_id,item_id,points\nalice,p2,4\nalice,p2,6\n", r"row 3: alice already has points for p2"),
+    ],
+)
+def test_bad_review_rows_name_the_row_the_student_and_the_problem(tmp_path: Path, text: str, expected: str) -> None:
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in class_with_reviews():
+            book.save(result, RUBRIC)
+        with pytest.raises(GradebookError, match=expected):
+            book.import_manual(write_csv(tmp_path / "points.csv", text))
+        assert verdict_of(book.results(RUBRIC), "alice", "p2").status == "review"  # nothing imported
+
+
+def test_review_rows_are_checked_against_the_run_the_report_shows(tmp_path: Path) -> None:
+    """An older run's result (another rubric) where p2 awaited review does not let points in."""
+    with Gradebook(tmp_path / "book.sqlite") as book:
+        for result in class_with_reviews():
+            book.save(result, RUBRIC)
+        for result in sample_class():
+            book.save(result, OTHER_RUBRIC)
+        points = write_csv(tmp_path / "points.csv", "student_id,item_id,points\nalice,p2,7\n")
+        with pytest.raises(GradebookError, match="p2 was graded automatically for alice"):
+            book.import_manual(points, OTHER_RUBRIC)
+        assert book.import_manual(points, RUBRIC) == 1
+        assert verdict_of(book.results(RUBRIC), "alice", "p2").score == 7.0
 
 
 def test_a_file_that_is_not_a_gradebook_is_a_clear_error(tmp_path: Path) -> None:

@@ -107,23 +107,25 @@ def run(submissions: Path, rubric: Path | None, out: Path, jobs: int, timeout: f
 @click.argument("out", type=click.Path(path_type=Path), default=Path("out"))
 @click.option("--rubric", type=click.Path(path_type=Path), help="The rubric the run used.")
 @click.option("--manual", "manual_csv", type=click.Path(path_type=Path),
-              help="CSV of manual points to import first: student_id,item_id,points[,comment].")
+              help="CSV of points a person awarded, imported first: student_id,item_id,points[,comment]; "
+                   "item_id is a manual item or a problem awaiting review.")
 @friendly_errors
 def report(out: Path, rubric: Path | None, manual_csv: Path | None) -> None:
     """Re-render OUT's reports from its gradebook, without running any code.
 
     \b
-    Example, after a person graded the written proofs:
+    Example, after a person graded the written proofs (and the answers awaiting review):
       grader report out/ --manual proof-scores.csv
     """
     from grader.outputs.gradebook import Gradebook
-    from grader.commands.runs import GRADEBOOK_NAME, rerender, rubric_for
+    from grader.commands.runs import GRADEBOOK_NAME, previous_run, rerender, rubric_for
 
     loaded = rubric_for(rubric)
     if manual_csv is not None:
+        _, identity = previous_run(out, loaded)  # review decisions are for the run the report shows
         book = Gradebook(out / GRADEBOOK_NAME)
         try:
-            count = book.import_manual(manual_csv)
+            count = book.import_manual(manual_csv, identity)
         finally:
             book.close()
         click.echo(f"imported {count} manual score(s) from {manual_csv}")

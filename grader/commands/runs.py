@@ -239,8 +239,8 @@ def write_outputs(summary: RunSummary, out: Path,
     return tuple(Path(p) for p in written)
 
 
-def rerender(out: Path, rubric_path: Path) -> RunOutcome:
-    """Re-render every output from the gradebook (after manual points), running nothing."""
+def previous_run(out: Path, rubric: Rubric) -> tuple[dict, str]:
+    """OUT's results.json and the run identity its results are stored under in the gradebook."""
     import json
 
     results_file = out / "results.json"
@@ -256,9 +256,15 @@ def rerender(out: Path, rubric_path: Path) -> RunOutcome:
     if not isinstance(previous, dict) or not isinstance(previous.get("submissions", []), list):
         raise UsageError(f"{results_file}: not the results of a run",
                          hint=f"run `grader run SUBMISSIONS --out {out}` again: nothing is regraded")
-    rubric = load_rubric(rubric_path)
     seed = int(previous.get("seed", 0))
-    identity = previous.get("run_identity") or f"{rubric.digest}:{fingerprint(seed)}::{__version__}"
+    return previous, previous.get("run_identity") or f"{rubric.digest}:{fingerprint(seed)}::{__version__}"
+
+
+def rerender(out: Path, rubric_path: Path) -> RunOutcome:
+    """Re-render every output from the gradebook (after manual points), running nothing."""
+    rubric = load_rubric(rubric_path)
+    previous, identity = previous_run(out, rubric)
+    seed = int(previous.get("seed", 0))
     with hold_output_folder(out):
         gradebook = Gradebook(out / GRADEBOOK_NAME)
         try:

@@ -1,4 +1,5 @@
-"""The SQLite gradebook: runs, one result per submission and rubric, and points a person awarded.
+"""The SQLite gradebook: runs, one result per submission and rubric, and points a person awarded
+(to manual items, and to written answers that awaited review).
 
 Every submission is saved in its own transaction in WAL mode, so a run killed with kill -9 at
 any moment loses at most the submission in flight, and `grader run` again continues from there.
@@ -6,18 +7,18 @@ any moment loses at most the submission in flight, and `grader run` again contin
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
-import math
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.errors import GradebookError, did_you_mean
+from grader.errors import GradebookError
 from grader.models import ManualItem, SubmissionResult
+from grader.outputs.manual_points import Graded, read_awards
+from grader.outputs.review_decisions import ReviewDecision, apply_decisions
 from grader.outputs.reports.serialize import plain, result_from_data, result_to_data
 
 SCHEMA_VERSION = 1
@@ -46,6 +47,15 @@ CREATE TABLE IF NOT EXISTS manual (
     comment TEXT NOT NULL DEFAULT '',
     imported_at TEXT NOT NULL,
     PRIMARY KEY (student_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS review_decisions (
+    student_id TEXT NOT NULL,
+    problem_id TEXT NOT NULL,
+    points REAL NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    digest TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    PRIMARY KEY (student_id, problem_id)
 );
 """
 
@@ -170,6 +180,7 @@ class Gradebook:
             "SELECT result FROM results WHERE rubric_digest = ? ORDER BY student_id", (rubric_digest,)
         ).fetchall()
         awarded = self._manual_points()
+        decisions = self._review_decisions()
         found = []
         for (text,) in rows:
             try:
@@ -178,8 +189,15 @@ class Gradebook:
                 # Left out (and not current, so the next run grades that student again) rather
                 # than stopping every report of the class.
                 continue
-            found.append(self._apply_manual(result, awarded))
+            found.append(apply_decisions(self._apply_manual(result, awarded), decisions.get(result.student_id, {})))
         return found
+
+    def _review_decisions(self) -> dict[str, dict[str, ReviewDecision]]:
+        decisions: dict[str, dict[str, ReviewDecision]] = {}
+        for student_id, problem_id, points, comment, digest in self._connection.execute(
+                "SELECT student_id, problem_id, points, comment, digest FROM review_decisions"):
+            decisions.setdefault(student_id, {})[problem_id] = ReviewDecision(float(points), comment, digest)
+        return decisions
 
     def _manual_points(self) -> dict[tuple[str, str], tuple[float, str]]:
         rows = self._connection.execute("SELECT student_id, item_id, points, comment FROM manual").fetchall()
@@ -199,90 +217,43 @@ class Gradebook:
 
     # ------------------------------------------------------------------ manual points
 
-    def _known_items(self) -> tuple[set[str], dict[str, float]]:
-        """Student ids and manual item ids (with their maximum) of every stored result."""
+    def _graded(self, run_identity: str | None) -> Graded:
+        """What a manual-points row may name; problems awaiting review from the results of
+        `run_identity` (the run a report shows), or each student's newest result without one."""
         students: set[str] = set()
         items: dict[str, float] = {}
-        for student_id, text in self._connection.execute("SELECT student_id, result FROM results"):
+        problems: set[str] = set()
+        reviews: dict[str, tuple[str, dict[str, float]]] = {}
+        # rowid order: INSERT OR REPLACE gives a regraded result a new, larger rowid.
+        for student_id, identity, text in self._connection.execute(
+                "SELECT student_id, rubric_digest, result FROM results ORDER BY rowid"):
+            data = json.loads(text)
             students.add(student_id)
-            for entry in json.loads(text).get("manual", ()):
-                items[entry["id"]] = float(entry["max"])
-        return students, items
+            items.update((entry["id"], float(entry["max"])) for entry in data.get("manual", ()))
+            problems.update(entry["id"] for entry in data.get("problems", ()))
+            if run_identity is None or identity == run_identity:
+                reviews[student_id] = (data.get("digest", ""), {
+                    entry["id"]: float(entry["max"]) for entry in data.get("problems", ())
+                    if entry.get("status") == "review"})
+        return Graded(frozenset(students), items, frozenset(problems), reviews)
 
-    def import_manual(self, csv_path: Path | str) -> int:
-        """Import points a person awarded (student_id,item_id,points[,comment]); returns rows read.
+    def import_manual(self, csv_path: Path | str, run_identity: str | None = None) -> int:
+        """Import points a person awarded (student_id,item_id,points[,comment]) to manual items
+        and to problems awaiting review; returns rows read.
 
         The whole file is checked before anything is written: one bad row imports nothing.
         """
-        csv_path = Path(csv_path)
-        students, items = self._known_items()
-        try:
-            with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                rows = list(reader)
-                header = [name.strip().lower() for name in reader.fieldnames or []]
-        except UnicodeDecodeError:
-            raise GradebookError(f"{csv_path}: not UTF-8 text",
-                                 hint="save it as \"CSV UTF-8 (comma delimited)\"") from None
-        except (OSError, csv.Error) as problem:
-            raise GradebookError(f"{csv_path}: cannot read the manual points ({problem})") from problem
-        missing = {"student_id", "item_id", "points"} - set(header)
-        if missing:  # an empty file too: a wrong header is no way to say "no points"
-            found = ",".join(reader.fieldnames or []) or "nothing"
-            raise GradebookError(
-                f"{csv_path}: missing column(s) {', '.join(sorted(missing))}; the header read was {found!r}",
-                hint="the header must be student_id,item_id,points[,comment], separated by commas"
-                     + (" (this file uses semicolons)" if ";" in found else ""),
-            )
-        records: list[tuple[str, str, float, str]] = []
-        seen: dict[tuple[str, str], int] = {}
-        for line, raw in enumerate(rows, start=2):  # line 1 is the header
-            if None in raw:  # DictReader's key for fields beyond the header
-                raise GradebookError(f"{csv_path}, row {line}: more fields than the header has",
-                                     hint='quote a comment that holds a comma: "good, but ..."')
-            row = {str(name).strip().lower(): value for name, value in raw.items()}
-            record = self._check_row(csv_path, line, row, students, items)
-            if record[:2] in seen:
-                raise GradebookError(f"{csv_path}, row {line}: {record[0]} already has points for {record[1]} "
-                                     f"in row {seen[record[:2]]}", hint="keep one row per student and item")
-            seen[record[:2]] = line
-            records.append(record)
+        awards = read_awards(Path(csv_path), self._graded(run_identity))
         now = _now()
         with self._transaction() as connection:
             connection.executemany(
                 "INSERT OR REPLACE INTO manual (student_id, item_id, points, comment, imported_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(*record, now) for record in records],
+                [(a.student_id, a.item_id, a.points, a.comment, now) for a in awards if a.digest is None],
             )
-        return len(records)
-
-    @staticmethod
-    def _check_row(
-        csv_path: Path, line: int, row: Mapping[str, str | None], students: set[str], items: Mapping[str, float]
-    ) -> tuple[str, str, float, str]:
-        where = f"{csv_path}, row {line}"
-        student_id = (row.get("student_id") or "").strip()
-        item_id = (row.get("item_id") or "").strip()
-        text = (row.get("points") or "").strip()
-        if student_id not in students:
-            raise GradebookError(
-                f"{where}: unknown student_id {student_id!r}",
-                hint=did_you_mean(student_id, students)
-                or "import manual points after `grader run` graded that student",
+            connection.executemany(
+                "INSERT OR REPLACE INTO review_decisions "
+                "(student_id, problem_id, points, comment, digest, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(a.student_id, a.item_id, a.points, a.comment, a.digest, now) for a in awards if a.digest is not None],
             )
-        if item_id not in items:
-            raise GradebookError(
-                f"{where}: unknown item_id {item_id!r}",
-                hint=did_you_mean(item_id, items)
-                or f"manual items of this rubric: {', '.join(sorted(items)) or 'none'}",
-            )
-        try:
-            points = float(text)
-        except ValueError:
-            points = math.nan
-        if not math.isfinite(points) or not 0.0 <= points <= items[item_id]:
-            raise GradebookError(
-                f"{where}: points {text!r} for {item_id} is not a number from 0 to {items[item_id]:g}",
-                hint="write the points as a plain number such as 7.5",
-            )
-        return student_id, item_id, points, (row.get("comment") or "").strip()
+        return len(awards)
