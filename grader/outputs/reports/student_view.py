@@ -142,7 +142,10 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
         notes=grouped_notes(tuple(note for note in verdict.notes if verdict.formula is None or note not in verdict.formula.notes)),
         formula=None if verdict.formula is None else FormulaView(
             where=verdict.formula.where, raw=verdict.formula.raw, reading=verdict.formula.reading,
-            mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes, reason=verdict.formula.reason,
+            mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes,
+            # Why the reading failed matters while a person must decide; once points were awarded
+            # the person's note says what counts, and the page a student gets shows no stale alarm.
+            reason=verdict.formula.reason if verdict.status == "review" else "",
             symbolic=verdict.formula.symbolic),
     )
 
