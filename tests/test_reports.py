@@ -407,6 +407,22 @@ def test_who_needs_help_lists_failures_and_low_scores_lowest_first() -> None:
     assert board.more_needs_help == () and board.more_needs_help_text == ""
 
 
+def test_roster_students_who_handed_in_nothing_come_first_under_who_needs_help(tmp_path: Path) -> None:
+    # Issue 13: `--roster` lists who handed in nothing (results.json's intake); the dashboard
+    # asked "who needs help" without them, though they need it most.
+    summary = showcase_summary()
+    absent = RunSummary(summary.rubric, summary.seed, summary.results,
+                        extra={**summary.extra, "intake": {"no_submission": ["zoe-absent"]}})
+    board = dashboard(absent)
+    first = board.needs_help[0]
+    assert (first.student_id, first.link, first.score_text) == ("zoe-absent", "", "no submission")
+    assert [entry.student_id for entry in board.needs_help][1:] == ["frank", "dave", "hana"]
+    assert dict((number.label, number.value_text) for number in board.summary)["Need help"] == "4"
+    render_site(absent, tmp_path)
+    page = (tmp_path / "index.html").read_text()
+    assert "zoe-absent" in page and 'href="students/zoe-absent' not in page
+
+
 def test_only_the_most_common_mistakes_come_first() -> None:
     titles = {f"m{index}": f"mistake {index}" for index in range(9)}
     results = [SubmissionResult(f"s{index}", (

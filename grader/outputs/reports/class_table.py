@@ -84,9 +84,11 @@ def help_reasons(result: SubmissionResult) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def needs_help(results: Sequence[SubmissionResult]) -> tuple[HelpEntry, ...]:
-    """Students with a reason to be helped, lowest score first."""
-    entries = []
+def needs_help(results: Sequence[SubmissionResult], no_submission: Sequence[str] = ()) -> tuple[HelpEntry, ...]:
+    """Students with a reason to be helped: first those on the roster who handed in nothing
+    (they have no page, so no link), then the rest, lowest score first."""
+    entries = [HelpEntry(student_id=student_id, link="", score_text="no submission",
+                         reasons=("on the roster, handed in nothing",)) for student_id in no_submission]
     for result in sorted(results, key=lambda item: (_share(item), item.student_id)):
         reasons = help_reasons(result)
         if reasons:

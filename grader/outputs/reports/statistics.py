@@ -230,7 +230,9 @@ def dashboard(summary: RunSummary) -> Dashboard:
     # The five usual columns always (a zero says "none"); "Needs review" once there is one.
     tones = tuple(tone for tone in TONES if tone != "review" or tone in present)
     mistakes = _misconceptions(results, titles_of(summary))
-    helped = needs_help(results)
+    intake = summary.extra.get("intake")
+    absent = intake.get("no_submission", []) if isinstance(intake, Mapping) else []
+    helped = needs_help(results, [str(student_id) for student_id in absent])
     return Dashboard(
         title=str(summary.rubric.get("title", "Grading report")),
         started=summary.started,
