@@ -7,11 +7,11 @@ arithmetic and no formatting.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from markupsafe import Markup
 
-from grader.models import SubmissionResult, Verdict
+from grader.models import FormulaEvidence, SubmissionResult, Verdict
 from grader.outputs.reports.formatting import OUTPUT_CAP, NoteGroup, arguments_text, cap, grouped_notes, percent, points, value_text
 from grader.outputs.reports.outcomes import error_sentence, outcome_of
 from grader.outputs.reports.statistics import misconception_title
@@ -40,19 +40,6 @@ class FailingRow:
 
 
 @dataclass(frozen=True)
-class FormulaView:
-    """A written answer side by side: the raw span, the reading as math, the notes, the verdict."""
-
-    where: str
-    raw: str
-    reading: str
-    mathml: Markup  # built by grader/formulas/mathml.py from its own tree, every text escaped
-    notes: tuple[str, ...]
-    reason: str
-    symbolic: str
-
-
-@dataclass(frozen=True)
 class ProblemView:
     """One problem of a student's page."""
 
@@ -71,7 +58,9 @@ class ProblemView:
     error_detail: str
     failing: tuple[FailingRow, ...]
     notes: tuple[NoteGroup, ...]
-    formula: FormulaView | None = None
+    #: The written answer as read; its MathML is Markup (built by grader/formulas/mathml.py
+    #: from the grader's own tree, every text escaped, checked against an allow-list).
+    formula: FormulaEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -140,13 +129,11 @@ def _problem_view(verdict: Verdict, titles: Mapping[str, str]) -> ProblemView:
             for case in verdict.failing
         ),
         notes=grouped_notes(tuple(note for note in verdict.notes if verdict.formula is None or note not in verdict.formula.notes)),
-        formula=None if verdict.formula is None else FormulaView(
-            where=verdict.formula.where, raw=verdict.formula.raw, reading=verdict.formula.reading,
-            mathml=Markup(verdict.formula.mathml), notes=verdict.formula.notes,
+        formula=None if verdict.formula is None else replace(
+            verdict.formula, mathml=Markup(verdict.formula.mathml),
             # Why the reading failed matters while a person must decide; once points were awarded
             # the person's note says what counts, and the page a student gets shows no stale alarm.
-            reason=verdict.formula.reason if verdict.status == "review" else "",
-            symbolic=verdict.formula.symbolic),
+            reason=verdict.formula.reason if verdict.status == "review" else ""),
     )
 
 
